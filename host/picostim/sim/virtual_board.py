@@ -1,0 +1,157 @@
+"""`VirtualBoard`: start a virtual PicoStim and control its simulated bench from Python.
+
+    from picostim.sim import VirtualBoard
+    with VirtualBoard() as vb:
+        print(vb.port)              # a serial port path: pyserial, PyVISA, screen, mpremote
+        vb.set_interlock(False)     # open the interlock loop
+        wf = vb.capture(0.5)        # the executed PIO output over the next 0.5 s
+
+The board runs in a supervisor process of its own; this object talks to it over a control
+socket, so tests and notebooks never share a Python process with the simulation.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from picostim.pinmap import PINS
+from picostim.sim import registry
+from picostim.sim.waveform import Waveform
+
+
+class VirtualBoardError(RuntimeError):
+    pass
+
+
+class VirtualBoard:
+    """A running virtual board. Use as a context manager, or call `close()`."""
+
+    def __init__(self, uid: str | None = None, board_dir: str | Path | None = None) -> None:
+        self._tmp: tempfile.TemporaryDirectory[str] | None = tempfile.TemporaryDirectory(
+            prefix="picostim-vb-"
+        )
+        cmd = [sys.executable, "-m", "picostim.sim.supervisor", "--workdir", self._tmp.name]
+        if uid:
+            cmd += ["--uid", uid]
+        if board_dir:
+            cmd += ["--board-dir", str(board_dir)]
+        self._proc: subprocess.Popen[bytes] | None = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, start_new_session=True
+        )
+        assert self._proc is not None and self._proc.stdout is not None
+        line = self._proc.stdout.readline()
+        if not line:
+            self._proc.wait()
+            raise VirtualBoardError("the virtual board did not start (see the messages above)")
+        self._connect(json.loads(line))
+
+    @classmethod
+    def attach(cls, port: str) -> VirtualBoard:
+        """Control a virtual board that is already running (e.g. `picostim sim`) by its port."""
+        info = registry.lookup(port)
+        if info is None:
+            raise VirtualBoardError("%s is not a running virtual board" % port)
+        vb = cls.__new__(cls)
+        vb._tmp = None
+        vb._proc = None
+        vb._connect(info)
+        return vb
+
+    def _connect(self, info: dict[str, Any]) -> None:
+        self.port: str = info["port"]
+        self.uid: str = info["uid"]
+        self._control = info["control"]
+        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._sock.connect(self._control)
+        self._file = self._sock.makefile("rwb", buffering=0)
+        self._lock = threading.Lock()
+
+    # ---------------------------------------------------------------- plumbing
+
+    def _call(self, op: str, **kw: Any) -> Any:
+        with self._lock:
+            self._file.write((json.dumps({"op": op, **kw}) + "\n").encode())
+            line = self._file.readline()
+        if not line:
+            raise VirtualBoardError("the virtual board's supervisor has gone away")
+        reply = json.loads(line)
+        if not reply["ok"]:
+            raise VirtualBoardError(reply["error"])
+        return reply["result"]
+
+    def close(self) -> None:
+        """Stop the board and every process it started (an attached board keeps running)."""
+        if self._proc is not None and self._proc.poll() is None:
+            try:
+                os.killpg(self._proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                self._proc.wait(5)
+            except subprocess.TimeoutExpired:
+                os.killpg(self._proc.pid, signal.SIGKILL)
+                self._proc.wait()
+        try:
+            self._sock.close()
+        except OSError:
+            pass
+        if self._proc is not None and self._proc.stdout:
+            self._proc.stdout.close()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+
+    def __enter__(self) -> VirtualBoard:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---------------------------------------------------------------- the bench
+
+    def info(self) -> dict[str, Any]:
+        return self._call("info")  # type: ignore[no-any-return]
+
+    def set_input(self, pin: int, level: int) -> None:
+        self._call("set_input", pin=pin, level=level)
+
+    def set_interlock(self, closed: bool) -> None:
+        """Close (True) or open (False) the interlock loop."""
+        self.set_input(PINS["INTERLOCK"], 1 if closed else 0)
+
+    def press_button(self, seconds: float = 0.1) -> None:
+        """Hold the on/off button down for `seconds`, then let it go."""
+        self.set_input(PINS["BUTTON"], 0)
+        time.sleep(seconds)
+        self.set_input(PINS["BUTTON"], 1)
+
+    def trigger(self, high_seconds: float = 0.001) -> None:
+        """A rising edge on the trigger input, back low after `high_seconds`."""
+        self.set_input(PINS["TRIGGER"], 1)
+        time.sleep(high_seconds)
+        self.set_input(PINS["TRIGGER"], 0)
+
+    def power_cycle(self) -> None:
+        self._call("power_cycle")
+
+    def hang(self) -> None:
+        """Freeze the firmware's main loop, as a bug would: only the watchdog can recover."""
+        self._call("hang")
+
+    def levels(self) -> list[int]:
+        """Every GPIO's level now."""
+        return self._call("levels")  # type: ignore[no-any-return]
+
+    def capture(self, seconds: float) -> Waveform:
+        """The waveform of every output over the next `seconds`, from the executed PIO."""
+        r = self._call("capture", seconds=seconds)
+        return Waveform(r["t0"], r["t1"], {int(k): v for k, v in r["initial"].items()}, r["edges"])
