@@ -5,14 +5,18 @@ Pico, on the virtual board and in unit tests with fakes.
 """
 
 import machine
+import rp2
 
 from stim import pins
+from stim.dac import Mcp4728
+from stim.engine import Engine
+from stim.lead import Lead
 
 
 class Hardware:
     """The board's peripherals, plus `rest()`: every output to its safe level at once."""
 
-    def __init__(self, machine_mod=machine):
+    def __init__(self, machine_mod=machine, rp2_mod=rp2):
         m = machine_mod
         self.machine = m
         self.led = m.Pin(pins.LED, m.Pin.OUT, value=0)
@@ -21,22 +25,30 @@ class Hardware:
         self.button = m.Pin(pins.BUTTON, m.Pin.IN, m.Pin.PULL_UP)
         self.interlock = m.Pin(pins.INTERLOCK, m.Pin.IN, m.Pin.PULL_DOWN)
         self.trigger = m.Pin(pins.TRIGGER, m.Pin.IN, m.Pin.PULL_DOWN)
-        self.leads = []
+        self.i2c = m.I2C(pins.I2C_ID, scl=m.Pin(pins.I2C_SCL), sda=m.Pin(pins.I2C_SDA))
+        self.dac = Mcp4728(self.i2c, pins.DAC_ADDR)
+        self.leads = [
+            Lead(rp2_mod, i, i, pins.LEAD_A[i], pins.ARM[i], pins.INTERLOCK, rp2_mod.DMA)
+            for i in range(4)
+        ]
+        self.engine = Engine(m.mem32, self.leads, self.arm)
         self.rest()
 
     def uid(self):
         return "".join("%02x" % b for b in self.machine.unique_id())
 
     def rest(self):
-        """Drive every output to rest: leads stopped, both pins of each lead low."""
-        for lead in self.leads:
-            lead.stop_now()
+        """Drive every output to rest: leads stopped, both pins of each lead low, current 0."""
+        if self.leads:
+            self.engine.halt()
         for a in self.arm:
             a.value(0)
         m = self.machine
         for p in pins.LEAD_A + pins.LEAD_B:
             m.Pin(p, m.Pin.OUT, value=0)
         self.sync.value(0)
+        if getattr(self, "dac", None) is not None:
+            self.dac.zero_all()
 
 
 def build():

@@ -4,28 +4,115 @@
 is called on every pass of the main loop. Time is passed in (ticks_ms), never read here.
 """
 
-from stim import MODEL, VERSION
+import time
+
+from stim import MODEL, VERSION, limits, segments
 from stim.errors import ErrorQueue
 from stim.scpi import Parser, need_args, no_query, query_only
+from stim.source_cmds import SourceCommands
+
+_RESTART_MARGIN_MS = 2  # after disarming, wait this much past the longest pulse in flight
 
 
 class Instrument:
     def __init__(self, hw):
         self.hw = hw
+        self.leads = hw.leads
         self.errors = ErrorQueue(16)
         self.parser = Parser(self.errors)
         self.ese = 0
         self.sre = 0
+        self.limits = limits.Limits()
+        self.global_on = False
+        self.trig_source = 0
+        self.trig_mode = 0
+        self._restart_at = None  # ticks_ms when leads changed while running restart
+        self._restart = []
         self._register()
+        SourceCommands(self, self.parser)
 
     def boot(self, now):
         self.hw.rest()
 
     def execute(self, line, now):
+        self._now = now
         replies = self.parser.execute(line)
         return replies[0] if replies else None
 
     def service(self, now):
+        if self._restart_at is not None and time.ticks_diff(now, self._restart_at) >= 0:
+            leads = [ld for ld in self._restart if self._should_run(ld)]
+            self._restart = []
+            self._restart_at = None
+            self.hw.engine.start(leads)
+
+    # ------------------------------------------------------------------ state
+
+    def reset_state(self):
+        """*RST: outputs off and at rest, every setting to its default."""
+        self.hw.rest()
+        self.global_on = False
+        self.trig_source = 0
+        self.trig_mode = 0
+        self._restart = []
+        self._restart_at = None
+        for lead in self.leads:
+            lead.settings = segments.Settings()
+            lead.enabled = False
+            lead.current = 0
+
+    def _should_run(self, lead):
+        return self.global_on and lead.enabled
+
+    def check_limits(self, lead, settings, code):
+        limits.check(self.limits, settings, code)
+
+    def min_period(self):
+        return limits.min_period(self.limits)
+
+    def max_current_code(self, lead):
+        return self.limits.max_code
+
+    def set_current(self, lead, code):
+        lead.current = code
+        self.hw.dac.set(lead.index, code)
+
+    def settings_changed(self, lead):
+        """A running lead finishes its pulse in flight, then restarts with the new settings."""
+        if lead.running:
+            self.hw.engine.disarm([lead])
+            self._schedule_restart(lead)
+
+    def _schedule_restart(self, lead):
+        if lead not in self._restart:
+            self._restart.append(lead)
+        wait = _RESTART_MARGIN_MS + segments.pulse_cycles(lead.settings) // 125_000 + 1
+        now = getattr(self, "_now", time.ticks_ms())
+        at = time.ticks_add(now, wait)
+        if self._restart_at is None or time.ticks_diff(at, self._restart_at) > 0:
+            self._restart_at = at
+
+    def set_lead_enabled(self, lead, on):
+        lead.enabled = on
+        if not self.global_on:
+            return
+        if on and not lead.running:
+            self.hw.engine.start([lead])
+        elif not on and lead.running:
+            self.hw.engine.disarm([lead])
+
+    def set_global(self, on):
+        if on == self.global_on:
+            return
+        self.global_on = on
+        if on:
+            self.hw.engine.start([ld for ld in self.leads if ld.enabled])
+        else:
+            self.hw.engine.disarm([ld for ld in self.leads if ld.running])
+            self._restart = []
+            self._restart_at = None
+
+    def bus_trigger(self):
         pass
 
     # ------------------------------------------------------------------ commands
@@ -55,7 +142,7 @@ class Instrument:
     def _rst(self, sfx, args, q):
         no_query(q)
         need_args(args, 0)
-        self.hw.rest()
+        self.reset_state()
 
     def _cls(self, sfx, args, q):
         no_query(q)

@@ -59,7 +59,7 @@ class LineBuffer:
         return self._n
 
     def feed(self, data):
-        out = []
+        out = []  # type: list[str | _Marker]
         buf = self._buf
         mx = self.maxlen
         n = self._n

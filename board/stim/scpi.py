@@ -67,6 +67,15 @@ try:
 except ImportError:
     const = lambda x: x  # noqa: E731
 
+if False:  # for mypy only (the type comments): never run, MicroPython has no typing
+    from typing import Any, Callable
+
+    # handler(suffixes, args, query) -> reply or None
+    _Handler = Callable[[tuple[int, ...], list[str], bool], object]
+    # A header tree node, see _NAME/_KIDS/_LEAF below.
+    _Node = list[Any]
+    _Leaf = tuple[_Handler, tuple[int, ...], int]
+
 _MAX_SUFFIX_DIGITS = const(9)
 _DIGITS = "0123456789"
 
@@ -135,7 +144,7 @@ def _parse_pattern(pattern):
     if p.startswith(":"):
         p = p[1:]
     n = len(p)
-    out = []
+    out = []  # type: list[tuple[str, bool, bool]]
     sep = True  # a node may start here
     i = 0
     while i < n:
@@ -264,10 +273,11 @@ def _split_args(s):
 class Parser:
     def __init__(self, errors):
         self.errors = errors
-        self._root = ["", None, None]
-        self._slots = {}  # shares equal slot tuples between leaves
-        self._common = {}
-        self._patterns = []
+        self._root = ["", None, None]  # type: _Node
+        # Shares equal slot tuples between leaves.
+        self._slots = {}  # type: dict[tuple[int, ...], tuple[int, ...]]
+        self._common = {}  # type: dict[str, _Handler]
+        self._patterns = []  # type: list[str]
 
     # -- registration -------------------------------------------------------
 
@@ -322,10 +332,9 @@ class Parser:
             node = self._find(path, False)
             if node is not None and node[_LEAF] is not None:
                 raise ValueError("duplicate " + pattern)
-        for path, slots in paths:
+        for path, key in paths:
             node = self._find(path, True)
-            slots = self._slots.setdefault(slots, slots)
-            node[_LEAF] = (handler, slots, nsuf)
+            node[_LEAF] = (handler, self._slots.setdefault(key, key), nsuf)
         self._patterns.append(pat)
         return handler
 
@@ -334,7 +343,7 @@ class Parser:
         for name in path:
             long = name.upper()
             short = _short(name)
-            kids = node[_KIDS]
+            kids = node[_KIDS]  # type: dict[str, _Node] | None
             a = b = None
             if kids is not None:
                 a = kids.get(long)
@@ -366,7 +375,7 @@ class Parser:
             return []
         replies = []
         pnode = self._root
-        psuf = ()
+        psuf = ()  # type: tuple[int | None, ...]
         n = len(line)
         i = 0
         while i < n:
@@ -394,7 +403,7 @@ class Parser:
                         if not _valid_mnemonic(hdr[1:]):
                             raise ScpiError(SYNTAX_ERROR, unit[:k])
                         raise ScpiError(UNDEFINED_HEADER, unit[:k])
-                    sufs = ()
+                    sufs = ()  # type: tuple[int, ...]
                 else:
                     handler, sufs, pnode, psuf = self._resolve(hdr, pnode, psuf, unit[:k])
                 r = handler(sufs, args, query)
@@ -416,7 +425,7 @@ class Parser:
         if hdr.startswith(":"):
             hdr = hdr[1:]
             node = self._root
-            sufs = []
+            sufs = []  # type: list[int | None]
         else:
             node = pnode
             sufs = list(psuf)
@@ -433,7 +442,7 @@ class Parser:
             if not _valid_mnemonic(tok):
                 raise ScpiError(SYNTAX_ERROR, shown)
             up = tok.upper()
-            kids = node[_KIDS]
+            kids = node[_KIDS]  # type: dict[str, _Node] | None
             if kids is None:
                 raise ScpiError(UNDEFINED_HEADER, shown)
             kid = kids.get(up)
@@ -454,7 +463,7 @@ class Parser:
             node = kid
             sufs.append(suf)
             i = j + 1
-        leaf = node[_LEAF]
+        leaf = node[_LEAF]  # type: _Leaf | None
         if leaf is None:
             raise ScpiError(UNDEFINED_HEADER, shown)
         handler, slots, nsuf = leaf

@@ -9,13 +9,19 @@ lets through so mpremote can always break in.
 import select
 import sys
 
+if False:  # for mypy only (the type comments): never run, MicroPython has no typing
+    # Used only in type comments, which ruff does not read.
+    from typing import Any, BinaryIO  # noqa: F401
+
 
 class SerialPort:
     def __init__(self, stdin=None, stdout=None):
-        src = sys.stdin if stdin is None else stdin
-        dst = sys.stdout if stdout is None else stdout
-        self._in = getattr(src, "buffer", src)
-        self._out = getattr(dst, "buffer", dst)
+        # Duck-typed streams: a text stream (sys.stdin/stdout) whose .buffer is its binary side,
+        # or a binary stream without one. _in/_out are the binary side either way.
+        src = sys.stdin if stdin is None else stdin  # type: Any
+        dst = sys.stdout if stdout is None else stdout  # type: Any
+        self._in = getattr(src, "buffer", src)  # type: BinaryIO
+        self._out = getattr(dst, "buffer", dst)  # type: BinaryIO
         self._poll = select.poll()
         self._poll.register(src, select.POLLIN)
 

@@ -28,6 +28,7 @@ import time
 import tty
 from pathlib import Path
 
+from picostim.build import compile_tree
 from picostim.pinmap import PINS
 from picostim.sim import registry
 from picostim.sim.model import SYS_HZ, BoardModel
@@ -96,6 +97,13 @@ class Supervisor:
         self.external = {PINS["INTERLOCK"]: 1, PINS["BUTTON"]: 1, PINS["TRIGGER"]: 0}
         self._capture_lock = threading.Lock()
         self._threads: list[threading.Thread] = []
+
+        # The board runs compiled modules, as after `make flash`: compiling from source on a
+        # 192 KiB heap would not fit on a Pico either.
+        self.run_dir = self.workdir / "fs"
+        compile_tree(self.board_dir, self.run_dir)
+        self.sim_dir = self.workdir / "simlib"
+        compile_tree(MP_MODULES, self.sim_dir)
 
         self.user_master, self.user_slave = pty.openpty()
         _raw(self.user_slave)
@@ -179,7 +187,7 @@ class Supervisor:
                 os.set_inheritable(target, True)
 
         env = dict(os.environ)
-        env["MICROPYPATH"] = "%s:%s:.frozen" % (MP_MODULES, self.board_dir)
+        env["MICROPYPATH"] = "%s:%s:.frozen" % (self.sim_dir, self.run_dir)
         env["PICOSTIM_UID"] = self.uid
         env["PICOSTIM_RESET_CAUSE"] = str(self.reset_cause)
         cmd = [self.micropython, "-X", "heapsize=" + self.heapsize]
@@ -190,10 +198,11 @@ class Supervisor:
             stdin=mp_slave,
             stdout=mp_slave,
             stderr=mp_slave,
-            cwd=self.board_dir,
+            cwd=self.run_dir,
             env=env,
             preexec_fn=child_setup,
-            pass_fds=fds,
+            # 3, 4 and 5 are where child_setup puts the pipes; keep them past close_fds.
+            pass_fds=tuple(sorted({3, 4, 5, *fds})),
             close_fds=True,
         )
         for fd in (mp_slave, ev_w, rep_r, inp_r):
@@ -386,6 +395,34 @@ class Supervisor:
                 self.model.recorded = []
         return {"t0": t0, "t1": t1, "initial": initial, "edges": edges}
 
+    def chip_state(self) -> dict[str, object]:
+        """PIO and DMA state, for debugging and for tests of the simulator itself."""
+        with self.lock:
+            self.model.advance_to(self.now_cycle())
+            sms = []
+            for i, sm in enumerate(self.model.sms):
+                if sm is None:
+                    continue
+                sms.append(
+                    {
+                        "id": i,
+                        "enabled": sm.enabled,
+                        "pc": sm.pc,
+                        "x": sm.x,
+                        "y": sm.y,
+                        "tx": len(sm.tx),
+                        "dma": sm.dma.remaining if sm.dma else None,
+                        "cycle": sm.cycle,
+                    }
+                )
+            return {
+                "time": self.model.time,
+                "sms": sms,
+                "func": self.model.func,
+                "levels": self.model.level_now,
+                "pio0": self.model.instr_mem[0],
+            }
+
     # ---------------------------------------------------------------- control socket
 
     def _listen(self) -> None:
@@ -439,6 +476,8 @@ class Supervisor:
             with self.lock:
                 self.model.advance_to(self.now_cycle())
                 return list(self.model.level_now)
+        if op == "chip":
+            return self.chip_state()
         if op == "hang":
             # The firmware's main loop stops dead (as if stuck in a loop): only the watchdog
             # or a reset brings it back.

@@ -1,0 +1,89 @@
+# ruff: noqa: F821
+"""PIO program of one lead channel: plays a stream of segment words.
+
+Each 32-bit word from the TX FIFO (shifted out LSB first) holds one segment:
+
+    bit 0      pulse-start flag (1 on the first segment of each pulse)
+    bits 1-2   pin pattern: 0 rest, 1 pin A (out_base), 2 pin B (out_base + 1)
+    bits 3-31  loop count y
+
+``stim.segments`` compiles pulse settings into these words; the channel driver
+feeds them by DMA and configures the state machine::
+
+    sm = rp2.StateMachine(n, pulse_program, freq=125_000_000,
+                          out_base=pin_a, in_base=arm_pin, jmp_pin=interlock_pin)
+
+with pin B the GPIO after pin A, ``arm_pin`` a GPIO the CPU drives (high:
+pulses allowed) and ``interlock_pin`` high while the interlock is closed.
+
+At a pulse start the program checks the interlock (open: both pins rest and
+the machine parks until the CPU restarts it) and latches ARM into X (low: the
+pulse and every later segment are played at rest, so timing continues and a
+stop never cuts a pulse short). Plain segments reuse the X latched at the last
+pulse start, so X must be nonzero before the first word if that word is not
+a pulse start (delay words): ``sm.exec("set(x, 1)")`` before enabling.
+
+Cycle budget, in state machine cycles (clock divider 1: 8 ns each):
+
+    segment without pulse start: pull, out, jmp, jmp, out pins  -> pins written in cycle PRE_PLAIN = 5
+    segment with pulse start:    pull, out, jmp, jmp pin, mov, in, mov, jmp, out pins
+                                                                -> pins written in cycle PRE_START = 9
+    after the pin write:         out y (1) + loop (y + 1)       -> POST = y + POST_FIXED = y + 2
+
+so segment i's pattern stays on the pins for exactly
+
+    D_i = y_i + POST_FIXED + PRE_{i+1},   PRE_{i+1} = PRE_START if word i+1 starts a pulse
+                                                      else PRE_PLAIN
+
+(y_i = D_i - 2 - PRE_{i+1}; shortest D is 7 before a plain segment, 11 before
+a pulse start). The disarmed ("quiet") path costs 2 cycles more per segment:
+out null, mov pins, jmp back instead of one out pins. The dead path writes
+rest in cycle 5 of the pulse-start segment.
+"""
+
+import rp2
+
+try:
+    from micropython import const
+except ImportError:
+    const = lambda x: x  # noqa: E731
+
+PRE_PLAIN = const(5)  # cycle (1-based) of the pin write in a plain segment
+PRE_START = const(9)  # cycle (1-based) of the pin write in an armed pulse-start segment
+POST_FIXED = const(2)  # cycles after the pin write besides the y loop: out y, last jmp
+Y_MAX = const(0x1FFFFFFF)  # largest loop count: 29 bits
+
+
+@rp2.asm_pio(
+    out_init=(rp2.PIO.OUT_LOW, rp2.PIO.OUT_LOW),
+    out_shiftdir=rp2.PIO.SHIFT_RIGHT,
+    fifo_join=rp2.PIO.JOIN_TX,
+)
+def pulse_program():
+    # fmt: off
+    wrap_target()
+    pull(block)                 # 1: next segment word (the DMA keeps the FIFO full)
+    out(y, 1)                   # 2: pulse-start flag
+    jmp(not_y, "emit")          # 3: plain segment: keep the X latched at the last start
+    jmp(pin, "armed")           # 4: jmp_pin = interlock input, high = closed
+    label("dead")               # interlock open at a pulse start: rest until the CPU restarts us
+    mov(pins, null)             # 5: both outputs to rest
+    label("park")
+    jmp("park")
+    label("armed")
+    mov(isr, null)              # 5: clear ISR so X gets exactly the ARM bit
+    in_(pins, 1)                # 6: in_base = this lead's ARM line (a GPIO the CPU drives)
+    mov(x, isr)                 # 7: x = 1: pulses allowed; 0: hold at rest (stopping)
+    label("emit")
+    jmp(not_x, "quiet")         # 4 / 8
+    out(pins, 2)                # 5 / 9: the output pins change here
+    label("count")
+    out(y, 29)                  # POST 1
+    label("loop")
+    jmp(y_dec, "loop")          # POST y + 1
+    wrap()
+    label("quiet")
+    out(null, 2)                # drop the pattern: disarmed segments play as rest
+    mov(pins, null)
+    jmp("count")
+    # fmt: on
