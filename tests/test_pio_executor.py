@@ -38,8 +38,13 @@ HOST = Path(__file__).resolve().parents[1] / "host"
 if str(HOST) not in sys.path:
     sys.path.insert(0, str(HOST))
 
-from picostim.pio import ConstantInputs, DmaFeed, StateMachine, StepInputs  # noqa: E402
-from picostim.pio import executor  # noqa: E402
+from picostim.pio import (  # noqa: E402
+    ConstantInputs,
+    DmaFeed,
+    StateMachine,
+    StepInputs,
+    executor,  # noqa: E402
+)
 
 MASK32 = 0xFFFF_FFFF
 PIOEMU_SETTINGS = settings(
@@ -352,28 +357,38 @@ def straight_line_case(draw: st.DrawFn, with_inputs: bool = False):
             dst = draw(st.sampled_from(["pins", "x", "y"] + ([] if reads else ["pindirs"])))
             line = f"set {dst}, {draw(st.integers(0, 31))}"
         elif kind == "mov":
-            dst = draw(st.sampled_from(["x", "y", "isr", "osr", "pc"] + (["pins"] if wide else [])))
+            dst = draw(
+                st.sampled_from(["x", "y", "isr", "osr", "pc"] + (["pins"] if wide else []))
+            )
             srcs = ["x", "y", "null", "isr", "osr"] + (["pins"] if reads and not wide else [])
             op = draw(st.sampled_from(["", "~"]))
             line = f"mov {dst}, {op}{draw(st.sampled_from(srcs))}"
         elif kind == "out":
             dst = draw(
-                st.sampled_from(["pins", "x", "y", "null", "pc", "isr"] + ([] if reads else ["pindirs"]))
+                st.sampled_from(
+                    ["pins", "x", "y", "null", "pc", "isr"] + ([] if reads else ["pindirs"])
+                )
             )
             line = f"out {dst}, {draw(st.integers(1, 32))}"
         elif kind == "in":
-            src = draw(st.sampled_from(["x", "y", "null", "isr", "osr"] + (["pins"] if reads else [])))
+            src = draw(
+                st.sampled_from(["x", "y", "null", "isr", "osr"] + (["pins"] if reads else []))
+            )
             line = f"in {src}, {draw(st.integers(1, 30 if src == 'pins' else 32))}"
         elif kind == "push":
             iffull = push_thresh == 32 and draw(st.booleans())
             delay = 0 if iffull else delay
-            line = f"push {'iffull ' if iffull else ''}{draw(st.sampled_from(['block', 'noblock']))}"
+            line = (
+                f"push {'iffull ' if iffull else ''}{draw(st.sampled_from(['block', 'noblock']))}"
+            )
         elif kind == "pull":
             ifempty = pull_thresh == 32 and draw(st.booleans())
             delay = 0 if ifempty else delay
             line = f"pull {'ifempty ' if ifempty else ''}{draw(st.sampled_from(['block', 'noblock']))}"
         elif kind == "jmp":
-            conds = COND_TEXT + (["pin"] if reads else []) + (["!osre"] if pull_thresh == 32 else [])
+            conds = (
+                COND_TEXT + (["pin"] if reads else []) + (["!osre"] if pull_thresh == 32 else [])
+            )
             line = f"jmp {draw(st.sampled_from(conds))} {draw(st.integers(0, n - 1))}"
         else:
             pin = draw(st.integers(0, 11 if with_inputs else 29))
@@ -469,9 +484,7 @@ def test_counted_loop_pulses_match_pioemu(segments, delay: int, sideset: bool) -
     cycles = sum(3 + (count + 1) * (1 + delay) for _, count in segments) + 20
     # pioemu's FIFO has no depth limit: hold all words there, and feed ours by DMA.
     pioemu_start = Start(pin_dirs=0x7, tx=[w & MASK32 for w in words])
-    compare_with_pioemu(
-        mem, cfg, pioemu_start, cycles, text=text, check_tx=False, dma_words=words
-    )
+    compare_with_pioemu(mem, cfg, pioemu_start, cycles, text=text, check_tx=False, dma_words=words)
 
 
 WAIT_PROGRAM = """
@@ -543,9 +556,7 @@ def _assert_same(slow: StateMachine, fast: StateMachine) -> None:
 
 @settings(max_examples=25, deadline=None)
 @given(
-    segments=st.lists(
-        st.tuples(st.integers(0, 3), st.integers(0, 6_000)), min_size=1, max_size=6
-    ),
+    segments=st.lists(st.tuples(st.integers(0, 3), st.integers(0, 6_000)), min_size=1, max_size=6),
     delay=st.integers(0, 31),
     clkdiv=st.sampled_from([1, 1, 3]),
     chunks=st.lists(st.integers(0, 60_000), max_size=5),
@@ -566,7 +577,8 @@ def test_fast_forward_equals_stepping_on_pulses(segments, delay, clkdiv, chunks,
 
     slow, fast = _run_both(build, 60_000, chunks)
     _assert_same(slow, fast)
-    assert fast.edges or all(pins == 0 for pins, _ in segments)
+    loaded = segments if ring else segments[:4]
+    assert fast.edges or all(pins == 0 for pins, _ in loaded)
 
 
 @settings(max_examples=40, deadline=None)

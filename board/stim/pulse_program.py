@@ -55,7 +55,7 @@ Y_MAX = const(0x1FFFFFFF)  # largest loop count: 29 bits
 
 
 @rp2.asm_pio(
-    out_init=(rp2.PIO.OUT_LOW, rp2.PIO.OUT_LOW),
+    out_init=[rp2.PIO.OUT_LOW, rp2.PIO.OUT_LOW],
     out_shiftdir=rp2.PIO.SHIFT_RIGHT,
     fifo_join=rp2.PIO.JOIN_TX,
 )

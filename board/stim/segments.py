@@ -140,9 +140,11 @@ class Settings:
         return s
 
     def __repr__(self):
-        return "Settings(" + ", ".join(
-            "{}={!r}".format(n, getattr(self, n)) for n in Settings.__slots__
-        ) + ")"
+        return (
+            "Settings("
+            + ", ".join("{}={!r}".format(n, getattr(self, n)) for n in Settings.__slots__)
+            + ")"
+        )
 
 
 def pulse_cycles(s):
@@ -226,7 +228,7 @@ def _plan(s):
     pulse = pulse_cycles(s)
     rest = s.period - pulse
     last_rest = _cycle_of_burst(s) - (count - 1) * s.period - pulse
-    segs = []
+    segs = []  # type: list
     for j in range(count):
         _pulse_segments(segs, s, last_rest if j == count - 1 else rest)
     total = 0
@@ -323,7 +325,7 @@ def record_into(s, buf):
 def record(s):
     """The repeating record as a list of words: one period, or one burst period.
 
-    Its length is a power of two (1..2048) and its first word starts a pulse.
+    Its length is a power of two (2..2048) and its first word starts a pulse.
     Raises ValueError with the conflict() reason when the settings are impossible.
     """
     out = []

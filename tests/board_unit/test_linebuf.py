@@ -5,6 +5,7 @@ import tracemalloc
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from stim.linebuf import GARBAGE, OVERRUN, LineBuffer
 
 

@@ -3,6 +3,7 @@
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from stim.errors import ErrorQueue, ScpiError, define, esr_bit, message
 from stim.linebuf import GARBAGE, OVERRUN, LineBuffer
 from stim.scpi import Parser, check_suffix, need_args, no_query, query_only

@@ -6,6 +6,7 @@ from fractions import Fraction
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from stim.errors import ScpiError
 from stim.units import (
     format_fixed,

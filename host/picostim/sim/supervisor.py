@@ -12,6 +12,7 @@ the port path and its control socket, then serves until SIGINT or SIGTERM.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import os
 import pty
@@ -20,6 +21,7 @@ import select
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import termios
@@ -91,6 +93,8 @@ class Supervisor:
         self.proc: subprocess.Popen[bytes] | None = None
         self._expected_exit = False
         self._inp_w: int | None = None
+        self._ev_fd: int | None = None
+        self._ev_busy = False
         self._rep_w: int | None = None
         self.restarts = 0
         # Inputs as the bench leaves them: interlock loop closed, button up, no trigger.
@@ -178,8 +182,6 @@ class Supervisor:
 
         def child_setup() -> None:
             os.setsid()
-            import fcntl
-
             fcntl.ioctl(0, termios.TIOCSCTTY, 0)
             moved = [os.dup(fd) for fd in fds]
             for target, fd in zip((3, 4, 5), moved, strict=True):
@@ -309,22 +311,55 @@ class Supervisor:
     # ---------------------------------------------------------------- chip events
 
     def _events(self, proc: subprocess.Popen[bytes], ev_r: int) -> None:
-        with os.fdopen(ev_r, "rb", buffering=1 << 16) as f:
-            for raw in f:
-                if proc is not self.proc:
+        self._ev_fd = ev_r
+        pending = b""
+        try:
+            while proc is self.proc:
+                data = os.read(ev_r, 1 << 16)
+                if not data:
                     return
-                parts = raw.decode().split()
-                if len(parts) < 2:
-                    continue
-                op, t_ns, args = parts[0], int(parts[1]), parts[2:]
-                reply = self._apply(op, self.ns_to_cycle(t_ns), args)
-                if op.startswith("?"):
-                    rep = self._rep_w
-                    if rep is not None:
-                        try:
-                            os.write(rep, ((reply or "") + "\n").encode())
-                        except OSError:
-                            pass
+                self._ev_busy = True
+                pending += data
+                *lines, pending = pending.split(b"\n")
+                for raw in lines:
+                    self._event_line(raw)
+                self._ev_busy = bool(pending)
+        finally:
+            self._ev_busy = False
+            os.close(ev_r)
+
+    def _event_line(self, raw: bytes) -> None:
+        parts = raw.decode().split()
+        if len(parts) < 2:
+            return
+        op, t_ns, args = parts[0], int(parts[1]), parts[2:]
+        reply = self._apply(op, self.ns_to_cycle(t_ns), args)
+        if op.startswith("?"):
+            rep = self._rep_w
+            if rep is not None:
+                try:
+                    os.write(rep, ((reply or "") + "\n").encode())
+                except OSError:
+                    pass
+
+    def _events_pending(self) -> bool:
+        """True while firmware events are written but not yet applied to the chip."""
+        if self._ev_busy:
+            return True
+        fd = self._ev_fd
+        if fd is None:
+            return False
+        try:
+            n = struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"))[0]
+        except OSError:
+            return False
+        return bool(n)
+
+    def settle(self, timeout: float = 2.0) -> None:
+        """Wait until every event the firmware has sent so far is applied."""
+        deadline = time.monotonic() + timeout
+        while self._events_pending() and time.monotonic() < deadline:
+            time.sleep(0.0005)
 
     def _apply(self, op: str, cycle: int, args: list[str]) -> str | None:
         name = op.lstrip("?")
@@ -376,23 +411,42 @@ class Supervisor:
 
     def capture(self, seconds: float) -> dict[str, object]:
         """Record every pad change over the next `seconds`, from the executed programs."""
-        with self._capture_lock:
-            with self.lock:
-                self.model.advance_to(self.now_cycle())
-                t0 = self.model.time
-                initial = {p: self.model.level_now[p] for p in range(len(self.model.level_now))}
-                self.model.recorded = []
-                self.model.record_from = t0
-                self.model.recording = True
-            t1 = t0 + int(seconds * SYS_HZ)
+        self.capture_begin(seconds)
+        return self.capture_end()
+
+    def capture_begin(self, seconds: float) -> int:
+        """Start recording now; returns the first cycle of the window."""
+        self._capture_lock.acquire()
+        # Whatever the firmware did before this request is on the chip before t0.
+        self.settle()
+        with self.lock:
+            self.model.advance_to(self.now_cycle())
+            t0 = self.model.time
+            self._cap_initial = list(self.model.level_now)
+            self.model.recorded = []
+            self.model.record_from = t0
+            self.model.recording = True
+        self._cap_window = (t0, t0 + int(seconds * SYS_HZ))
+        return t0
+
+    def capture_end(self) -> dict[str, object]:
+        """Wait for the window to end; return its initial levels and every edge in it."""
+        t0, t1 = self._cap_window
+        try:
             # Wait until the window is over and the firmware's events for it have arrived.
-            while self.now_cycle() < t1 + int(_EVENT_MARGIN_S * SYS_HZ):
-                time.sleep(min(0.05, max(0.001, seconds / 20)))
+            margin = int(_EVENT_MARGIN_S * SYS_HZ)
+            while self.now_cycle() < t1 + margin:
+                left = (t1 + margin - self.now_cycle()) / SYS_HZ
+                time.sleep(min(0.05, max(0.0005, left)))
+            self.settle()
             with self.lock:
                 self.model.advance_to(t1)
                 edges = [e for e in self.model.recorded if e[0] < t1]
                 self.model.recording = False
                 self.model.recorded = []
+        finally:
+            self._capture_lock.release()
+        initial = dict(enumerate(self._cap_initial))
         return {"t0": t0, "t1": t1, "initial": initial, "edges": edges}
 
     def chip_state(self) -> dict[str, object]:
@@ -469,6 +523,10 @@ class Supervisor:
             return None
         if op == "capture":
             return self.capture(float(req["seconds"]))  # type: ignore[arg-type]
+        if op == "capture_begin":
+            return self.capture_begin(float(req["seconds"]))  # type: ignore[arg-type]
+        if op == "capture_end":
+            return self.capture_end()
         if op == "power_cycle":
             self.hard_reset(PWRON_RESET)
             return None

@@ -119,7 +119,7 @@ class VirtualBoard:
     # ---------------------------------------------------------------- the bench
 
     def info(self) -> dict[str, Any]:
-        return self._call("info")  # type: ignore[no-any-return]
+        return self._call("info")
 
     def set_input(self, pin: int, level: int) -> None:
         self._call("set_input", pin=pin, level=level)
@@ -149,9 +149,30 @@ class VirtualBoard:
 
     def levels(self) -> list[int]:
         """Every GPIO's level now."""
-        return self._call("levels")  # type: ignore[no-any-return]
+        return self._call("levels")
 
     def capture(self, seconds: float) -> Waveform:
         """The waveform of every output over the next `seconds`, from the executed PIO."""
-        r = self._call("capture", seconds=seconds)
+        return self._waveform(self._call("capture", seconds=seconds))
+
+    def start_capture(self, seconds: float) -> Capture:
+        """Begin recording now and return at once; `.result()` waits for the waveform.
+
+        For what must be seen from its very start: begin the capture, then send the command.
+        """
+        self._call("capture_begin", seconds=seconds)
+        return Capture(self)
+
+    @staticmethod
+    def _waveform(r: dict[str, Any]) -> Waveform:
         return Waveform(r["t0"], r["t1"], {int(k): v for k, v in r["initial"].items()}, r["edges"])
+
+
+class Capture:
+    """A capture under way (see `VirtualBoard.start_capture`)."""
+
+    def __init__(self, vb: VirtualBoard) -> None:
+        self._vb = vb
+
+    def result(self) -> Waveform:
+        return self._vb._waveform(self._vb._call("capture_end"))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from picostim.pinmap import OUTPUTS
 
@@ -119,7 +119,7 @@ class Waveform:
                 name: w.register_var("picostim", name, "real", init=0.0)
                 for name in sorted(self.currents)
             }
-            changes: list[tuple[int, int, object, object]] = []
+            changes: list[tuple[int, int, Any, Any]] = []
             for order, name in enumerate(OUTPUTS):
                 for e in self._by_pin.get(OUTPUTS[name], []):
                     changes.append((e.cycle, order, wires[name], e.level))

@@ -23,10 +23,10 @@ class PIO:
     JOIN_NONE = 0
     JOIN_TX = 1
     JOIN_RX = 2
-    OUT_LOW = 0
-    OUT_HIGH = 1
     IN_LOW = 0
     IN_HIGH = 1
+    OUT_LOW = 2
+    OUT_HIGH = 3
     IRQ_SM0 = 0x100
     IRQ_SM1 = 0x200
     IRQ_SM2 = 0x400
@@ -258,8 +258,9 @@ def _init_pins(base, init, masks):
         init = (init,)
     for i, v in enumerate(init):
         bit = 1 << ((base + i) & 31)
-        masks[1] |= bit  # every pin named in an init tuple becomes a PIO output
-        if v:
+        if v >= PIO.OUT_LOW:  # OUT_LOW/OUT_HIGH: an output driven by the SM
+            masks[1] |= bit
+        if v & 1:  # OUT_HIGH (IN_HIGH only sets a pull on the chip)
             masks[0] |= bit
 
 
