@@ -49,7 +49,7 @@ except ImportError:
 # without rp2; the tests check that both agree and measure them on the program).
 PRE_PLAIN = const(5)
 PRE_START = const(9)
-POST_FIXED = const(2)
+POST_FIXED = const(3)
 Y_MAX = const(0x1FFFFFFF)
 
 FLAG_START = const(1)
@@ -62,23 +62,24 @@ MON = "MON"
 
 # Shortest segments: y = 0. Every phase and gap is followed by a plain
 # segment; every rest is followed by a pulse start.
-MIN_PLAIN = const(7)  # PRE_PLAIN + POST_FIXED
-MIN_BEFORE_START = const(11)  # PRE_START + POST_FIXED
-MIN_WIDTH = const(7)
-MIN_GAP = const(7)
+MIN_PLAIN = const(PRE_PLAIN + POST_FIXED)  # 8
+MIN_BEFORE_START = const(PRE_START + POST_FIXED)  # 12
+MIN_WIDTH = const(MIN_PLAIN)  # 8
+MIN_GAP = const(MIN_PLAIN)  # 8
 # A rest before each pulse is required: it is what the pins show while the
-# next pulse start checks the interlock, and without one a monophasic train
-# would be a DC level.
-MIN_OFF = const(11)
-MIN_DELAY = const(7)  # see delay_words
+# next pulse start checks the interlock (and what a disarmed pulse start
+# relies on), and without one a monophasic train would be a DC level.
+MIN_OFF = const(MIN_BEFORE_START)  # 12
+# The delay words hold delay + PRE_START - PRE_PLAIN cycles before a pulse start.
+MIN_DELAY = const(MIN_BEFORE_START - PRE_START + PRE_PLAIN)  # 8, see delay_words
 
 RECORD_MAX = const(2048)  # words in a record (DMA read ring of at most 8 KiB)
 DELAY_WORDS_MAX = const(8)  # the joined TX FIFO holds them all before the DMA starts
 # Longest segment followed by a plain one (not const: big for a Pico small int).
 PIECE_MAX = Y_MAX + POST_FIXED + PRE_PLAIN
-DELAY_MAX = DELAY_WORDS_MAX * PIECE_MAX  # 4_294_967_344 cycles, 34.36 s
+DELAY_MAX = DELAY_WORDS_MAX * PIECE_MAX  # 4_294_967_352 cycles, 34.36 s
 COUNT_MAX = 0xFFFFFFFF  # a DMA transfer count is 32 bits
-FIRST_PULSE = const(8)  # PRE_START - 1: first pin write of an undelayed channel
+FIRST_PULSE = const(PRE_START - 1)  # 8: first pin write of an undelayed channel
 
 # Kinds of the segments of a plan, in the order padding prefers to split them.
 _REST = const(0)
@@ -344,8 +345,8 @@ def delay_words(s):
 
     They are plain segments (X must be nonzero, see stim.pulse_program) and
     stretch the first pin write from cycle PRE_PLAIN - 1 to FIRST_PULSE + delay:
-    together they last delay + PRE_START - PRE_PLAIN cycles, hence the
-    minimum of 7 cycles of delay.
+    together they last delay + PRE_START - PRE_PLAIN cycles, at least
+    MIN_BEFORE_START, hence the minimum of MIN_DELAY = 8 cycles of delay.
     """
     _plan_or_raise(s)
     if not s.delay:

@@ -53,8 +53,9 @@ class GpioTimeline:
         else:
             cyc.append(cycle)
             lev.append(level)
-        if not self._changes or self._changes[-1] < cycle:
-            self._changes.append(cycle)
+        i = bisect_right(self._changes, cycle)
+        if i == 0 or self._changes[i - 1] != cycle:
+            self._changes.insert(i, cycle)
 
     def level(self, pin: int, cycle: int) -> int:
         cyc = self._cycles.get(pin)
@@ -133,6 +134,10 @@ class BoardModel:
         self.time = cycle
         self.inputs.prune(cycle)
 
+    def sorted_recording(self, t1: int) -> list[tuple[int, int, int]]:
+        """Recorded pad changes before t1, in time order (lazy events may arrive early)."""
+        return sorted(e for e in self.recorded if e[0] < t1)
+
     def _pad(self, pin: int, cycle: int, level: int) -> None:
         if self.level_now[pin] != level:
             self.level_now[pin] = level
@@ -205,14 +210,26 @@ class BoardModel:
 
     # ---------------------------------------------------------------- events
 
+    # Events that never touch the state machines: the PIO only sees their pins through the
+    # input timeline, which it reads lazily. Applying them does not advance the PIO, so a
+    # busy pulse train never delays an LED, an ARM line or an I2C write.
+    _LAZY = frozenset(("pinv", "pinalt", "i2cscan", "i2cw", "i2cr"))
+
     def apply(self, op: str, cycle: int, args: list[str]) -> str | None:
         """Apply one event from the firmware at `cycle`; return the reply for requests."""
-        self.advance_to(cycle)
-        c = self.time
-        handler = getattr(self, "_ev_" + op.lstrip("?"), None)
+        name = op.lstrip("?")
+        if name in self._LAZY and not self._drives_pio_pin(name, args):
+            c = max(cycle, self.time)
+        else:
+            self.advance_to(cycle)
+            c = self.time
+        handler = getattr(self, "_ev_" + name, None)
         if handler is None:
             return "" if op.startswith("?") else None
         return handler(c, args)
+
+    def _drives_pio_pin(self, name: str, a: list[str]) -> bool:
+        return name == "pinv" and self.func[int(a[0])] in (FUNC_PIO0, FUNC_PIO1)
 
     def _ev_pin(self, c: int, a: list[str]) -> None:
         pin, mode, pull, value = (int(v) for v in a[:4])

@@ -94,6 +94,9 @@ class Supervisor:
         self._expected_exit = False
         self._inp_w: int | None = None
         self._ev_fd: int | None = None
+        # PICOSTIM_SIM_TRACE=file: log every firmware event with the cycle it arrived at.
+        trace = os.environ.get("PICOSTIM_SIM_TRACE")
+        self._trace = open(trace, "a") if trace else None  # noqa: SIM115
         self._ev_busy = False
         self._rep_w: int | None = None
         self.restarts = 0
@@ -329,6 +332,12 @@ class Supervisor:
             os.close(ev_r)
 
     def _event_line(self, raw: bytes) -> None:
+        if self._trace is not None:
+            t = time.perf_counter()
+            with self.lock:
+                waited = time.perf_counter() - t
+            self._trace.write("%d %.4f %s\n" % (self.now_cycle(), waited, raw.decode()))
+            self._trace.flush()
         parts = raw.decode().split()
         if len(parts) < 2:
             return
@@ -355,7 +364,7 @@ class Supervisor:
             return False
         return bool(n)
 
-    def settle(self, timeout: float = 2.0) -> None:
+    def settle(self, timeout: float = 60.0) -> None:
         """Wait until every event the firmware has sent so far is applied."""
         deadline = time.monotonic() + timeout
         while self._events_pending() and time.monotonic() < deadline:
@@ -389,8 +398,15 @@ class Supervisor:
             if self.wdt_timeout_ms is not None and time.monotonic() > self.wdt_deadline:
                 self.hard_reset(WDT_RESET)
                 continue
-            with self.lock:
-                self.model.advance_to(self.now_cycle() - int(_EVENT_MARGIN_S * SYS_HZ))
+            # Catch the PIO up in small steps, so firmware events never wait long for the lock.
+            target = self.now_cycle() - int(_EVENT_MARGIN_S * SYS_HZ)
+            step = SYS_HZ // 1000
+            while not self.stopping.is_set():
+                with self.lock:
+                    t = min(target, self.model.time + step)
+                    self.model.advance_to(t)
+                if t >= target:
+                    break
 
     # ---------------------------------------------------------------- inputs
 
@@ -441,7 +457,7 @@ class Supervisor:
             self.settle()
             with self.lock:
                 self.model.advance_to(t1)
-                edges = [e for e in self.model.recorded if e[0] < t1]
+                edges = self.model.sorted_recording(t1)
                 self.model.recording = False
                 self.model.recorded = []
         finally:
