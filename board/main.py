@@ -1,5 +1,10 @@
 """PicoStim firmware entry point: runs the instrument until interrupted or reset."""
 
-from stim.app import run
+# Loading the firmware leaves its long-lived objects interleaved with freed import buffers,
+# and later file reads need contiguous blocks. Holding this block through the loading and
+# freeing it once everything is built leaves one large free region behind.
+reserve = [bytearray(24 * 1024)]
 
-run()
+from stim.app import run  # noqa: E402
+
+run(reserve=reserve)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -16,10 +17,26 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 MP_DIR = Path(__file__).resolve().parents[1] / "host" / "picostim" / "sim" / "mp"
-sys.path.insert(0, str(MP_DIR))
 
-import rp2_asm  # noqa: E402
-from rp2_asm import PIOASMError, PIOConst, asm_pio, asm_pio_encode  # noqa: E402
+
+def _load_rp2_asm():
+    """Load rp2_asm by path: putting MP_DIR on sys.path would expose the simulated
+    ``machine``/``rp2`` modules to every other test in the session."""
+    if "rp2_asm" in sys.modules:
+        return sys.modules["rp2_asm"]
+    spec = importlib.util.spec_from_file_location("rp2_asm", MP_DIR / "rp2_asm.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["rp2_asm"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+rp2_asm = _load_rp2_asm()
+PIOASMError = rp2_asm.PIOASMError
+PIOConst = rp2_asm.PIOConst
+asm_pio = rp2_asm.asm_pio
+asm_pio_encode = rp2_asm.asm_pio_encode
 
 SENTINEL = "module globals are back"
 
@@ -334,6 +351,14 @@ def test_program_list_layout() -> None:
     assert prog[3] == 1 << 30 | 3 << 12
     assert prog[4] == 1 << 30 | 0 << 25 | 8 << 20 | 1 << 19 | 1 << 18 | 1 << 17 | 1 << 16
     assert prog[5:] == [(2, 3), 2, (2,)]
+
+
+def test_empty_program_like_the_rp2_port() -> None:
+    def empty():
+        pass
+
+    prog = asm_pio()(empty)
+    assert (list(prog[0]), prog[3]) == ([], 0)
 
 
 def test_chaining_order_and_chained_side_then_delay() -> None:

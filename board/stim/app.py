@@ -4,7 +4,11 @@ Every way out of `run()` (exception, KeyboardInterrupt, return) first drives eve
 rest, because the PIO state machines would otherwise keep pulsing after Python stops.
 """
 
+import gc
 import time
+
+import machine
+import micropython
 
 from stim.hardware import build
 from stim.instrument import Instrument
@@ -12,16 +16,30 @@ from stim.linebuf import LineBuffer
 from stim.serial_port import SerialPort
 
 _POLL_MS = 2  # longest wait for serial input: bounds button/interlock polling latency
+WATCHDOG_MS = 1000  # a main loop stuck this long resets the board into the rest state
+_WATCHDOG_CTRL_CLR = 0x4005B000  # WATCHDOG CTRL, atomic clear alias
+_WATCHDOG_ENABLE = 1 << 30
+_CAUSES = {1: "POWER", 3: "WATCHDOG"}
 
 
-def run(hw=None, port=None):
+def run(hw=None, port=None, reserve=None):
+    # Room to report an exception raised where the heap is locked (the unix port has none).
+    emergency = getattr(micropython, "alloc_emergency_exception_buf", None)
+    if emergency:
+        emergency(100)
     hw = hw or build()
     port = port or SerialPort()
-    inst = Instrument(hw)
+    inst = Instrument(hw, _CAUSES.get(machine.reset_cause(), "SOFT"))
     lines = LineBuffer(256)
+    if reserve:
+        reserve.clear()  # everything is built: hand the held block back as one free region
+    gc.collect()
+    wdt = None
     try:
         inst.boot(time.ticks_ms())
+        wdt = machine.WDT(timeout=WATCHDOG_MS)
         while True:
+            wdt.feed()
             port.wait(_POLL_MS)
             data = port.read_available()
             if data:
@@ -33,3 +51,7 @@ def run(hw=None, port=None):
     finally:
         # Outputs to rest on every way out; KeyboardInterrupt and SystemExit still propagate.
         hw.rest()
+        if wdt is not None:
+            # Leaving the loop on purpose (Ctrl-C from mpremote, an error we report): stop the
+            # watchdog, or it would reset the board under a file copy at the REPL.
+            machine.mem32[_WATCHDOG_CTRL_CLR] = _WATCHDOG_ENABLE

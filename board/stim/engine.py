@@ -47,6 +47,11 @@ class Engine:
             self.arm_pins[lead.index].value(0)
             lead.running = False
 
+    def gate(self, lead, on):
+        """Hold `lead` at rest from its next pulse on (off), or let it pulse again (on),
+        without touching its timing: the state machine keeps playing every segment."""
+        self.arm_pins[lead.index].value(1 if on else 0)
+
     def halt(self):
         """Stop every lead's state machine and DMA now (the caller then drives pins low)."""
         for a in self.arm_pins:

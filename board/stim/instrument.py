@@ -1,65 +1,235 @@
-"""PicoStim's SCPI instrument: the command set and the state behind it.
+"""PicoStim's instrument state: leads, global output, faults, limits, lock, session, presets.
 
 `execute(line, now)` runs one received line and returns the reply line or None; `service(now)`
-is called on every pass of the main loop. Time is passed in (ticks_ms), never read here.
+runs on every pass of the main loop: interlock, button, heartbeat, session timer, amplitude
+ramps and the status LED. Time is passed in (ticks_ms), never read here. Commands live in
+common_cmds, source_cmds and system_cmds; this module holds what they act on.
 """
 
-import time
-
-from stim import MODEL, VERSION, limits, segments
-from stim.errors import ErrorQueue
-from stim.scpi import Parser, need_args, no_query, query_only
+from stim import limits, safety, segments, store
+from stim.amplitude import Amplitude
+from stim.common_cmds import CommonCommands
+from stim.errors import SETTINGS_CONFLICT, ErrorQueue, ScpiError, define
+from stim.eventlog import EventLog
+from stim.lockbox import LockBox
+from stim.safety import ticks_add, ticks_diff
+from stim.scpi import Parser, check_suffix
 from stim.source_cmds import SourceCommands
+from stim.system_cmds import SystemCommands
+
+for _code, _msg in safety.MESSAGES.items():
+    define(_code, _msg)
 
 _RESTART_MARGIN_MS = 2  # after disarming, wait this much past the longest pulse in flight
+_SESSION_SAVE_MS = 10_000
+_PRESET = "preset%d.json"
+_SETTINGS = segments.Settings.__slots__
 
 
 class Instrument:
-    def __init__(self, hw):
+    def __init__(self, hw, reset_cause="POWER"):
         self.hw = hw
         self.leads = hw.leads
         self.errors = ErrorQueue(16)
         self.parser = Parser(self.errors)
-        self.ese = 0
-        self.sre = 0
         self.limits = limits.Limits()
         self.global_on = False
         self.trig_source = 0
         self.trig_mode = 0
+        self.now = 0
+        self.reset_cause = reset_cause
+        self.faults = []
+        self.heartbeat = safety.Heartbeat()
+        self.session = safety.SessionTimer()
+        self.button = safety.Debouncer(pressed_level=0)
+        self.ramps = [safety.Ramp() for _ in self.leads]
+        self.amps = [Amplitude(hw.engine, hw.dac, lead) for lead in self.leads]
+        self.lock = LockBox()
+        self.log = EventLog()
+        self._interlock_was = True
         self._restart_at = None  # ticks_ms when leads changed while running restart
         self._restart = []
-        self._register()
+        self._session_saved = 0
+        CommonCommands(self, self.parser)
         SourceCommands(self, self.parser)
+        SystemCommands(self, self.parser)
+
+    # ------------------------------------------------------------------ main loop hooks
 
     def boot(self, now):
+        self.now = now
         self.hw.rest()
+        self.log.load()
+        self.lock.load()
+        if self.lock.locked and self.lock.limits:
+            self._limits_from(self.lock.limits)
+        rec = self._load_quietly("session.json")
+        if rec:
+            self.session.limit_ms = rec.get("limit_ms", 0)
+            self.session.used_ms = rec.get("used_ms", 0)
+        self.log.add(now, 0, "boot, reset cause " + self.reset_cause)
+        self._interlock_was = self.interlock_closed()
 
     def execute(self, line, now):
-        self._now = now
+        self.now = now
+        self.heartbeat.feed(now)
         replies = self.parser.execute(line)
         return replies[0] if replies else None
 
     def service(self, now):
-        if self._restart_at is not None and time.ticks_diff(now, self._restart_at) >= 0:
+        self.now = now
+        closed = self.interlock_closed()
+        if closed != self._interlock_was:
+            self._interlock_was = closed
+            self.log.add(now, 0, "interlock " + ("closed" if closed else "open"))
+            if not closed:
+                self.trip(safety.INTERLOCK_OPEN)
+        if self.heartbeat.expired(now) and safety.HOST_LOST not in self.faults:
+            self.heartbeat.feed(now)
+            if self.global_on:
+                self.trip(safety.HOST_LOST)
+        event = self.button.update(self.hw.button.value(), now)
+        if event == "short":
+            self._button_toggle()
+        elif event == "long":
+            self.clear_faults()
+        running = self.global_on and any(ld.running for ld in self.leads)
+        self.session.tick(running, now)
+        if self.session.over() and self.global_on:
+            self.trip(safety.SESSION_OVER)
+        if running and ticks_diff(now, self._session_saved) >= _SESSION_SAVE_MS:
+            self.save_session()
+        if self._restart_at is not None and ticks_diff(now, self._restart_at) >= 0:
             leads = [ld for ld in self._restart if self._should_run(ld)]
             self._restart = []
             self._restart_at = None
-            self.hw.engine.start(leads)
+            self._start(leads)
+        for lead, ramp, amp in zip(self.leads, self.ramps, self.amps):
+            amp.service(ramp.value(now), now)
+        self.hw.led.value(safety.led_level(self._led_state(), now))
 
-    # ------------------------------------------------------------------ state
+    def _led_state(self):
+        if self.faults:
+            return safety.LED_FAULT
+        if self.global_on:
+            return safety.LED_ON
+        return safety.LED_LOCKED if self.lock.locked else safety.LED_OFF
+
+    # ------------------------------------------------------------------ safety
+
+    def interlock_closed(self):
+        return self.hw.interlock.value() == 1
+
+    def trip(self, code):
+        """Latch a fault: every lead finishes its pulse in flight, then all outputs rest."""
+        self._all_off()
+        if code not in self.faults:
+            self.faults.append(code)
+        self.errors.push(code)
+        self.log.add(self.now, code, safety.MESSAGES.get(code, "fault"))
+
+    def clear_faults(self):
+        self.faults = [c for c in self.faults if c == safety.SESSION_OVER and self.session.over()]
+        if not self.interlock_closed():
+            self.faults.append(safety.INTERLOCK_OPEN)
+
+    def clear_fault(self, code):
+        if code in self.faults:
+            self.faults.remove(code)
+
+    def _button_toggle(self):
+        if self.global_on:
+            self.set_global(False)
+            return
+        try:
+            self.set_global(True)
+        except ScpiError as exc:
+            self.errors.push(exc.code)
+
+    def require_unlocked(self):
+        if self.lock.locked:
+            self.log.add(self.now, safety.LIMITS_LOCKED, "limit change refused")
+            raise ScpiError(safety.LIMITS_LOCKED)
+
+    def do_lock(self, passcode):
+        if self.lock.locked:
+            raise ScpiError(safety.LIMITS_LOCKED, "already locked")
+        if len(passcode) < 4:
+            raise ScpiError(-224, "passcode needs at least 4 characters")
+        self.lock.lock(passcode, self._limits_dict())
+        self.log.add(self.now, 0, "limits locked")
+
+    def do_unlock(self, passcode):
+        wait = self.lock.wait_ms(self.now)
+        if wait:
+            raise ScpiError(safety.PASSCODE_WAIT, "retry in %d s" % ((wait + 999) // 1000))
+        if not self.lock.locked:
+            return
+        if not self.lock.unlock(passcode, self.now):
+            self.log.add(self.now, safety.WRONG_PASSCODE, "wrong passcode")
+            raise ScpiError(safety.WRONG_PASSCODE)
+        self.log.add(self.now, 0, "limits unlocked")
+
+    def _limits_dict(self):
+        return {k: getattr(self.limits, k) for k in limits.Limits.__slots__}
+
+    def _limits_from(self, d):
+        for k, v in d.items():
+            if k in limits.Limits.__slots__:
+                setattr(self.limits, k, v)
+
+    def change_limits(self, apply, value):
+        """Change one limit if every lead's present settings still keep within all limits."""
+        new = limits.Limits()
+        for k in limits.Limits.__slots__:
+            setattr(new, k, getattr(self.limits, k))
+        apply(new, value)
+        for lead in self.leads:
+            try:
+                limits.check(new, lead.settings, lead.current)
+            except ScpiError:
+                raise ScpiError(
+                    SETTINGS_CONFLICT, "lead %d is outside the new limit" % (lead.index + 1)
+                )
+        self.limits = new
+
+    def save_session(self):
+        self._session_saved = self.now
+        try:
+            store.save(
+                "session.json",
+                {"limit_ms": self.session.limit_ms, "used_ms": self.session.used_ms},
+            )
+        except OSError:
+            pass
+
+    def _load_quietly(self, name):
+        try:
+            return store.load(name)
+        except store.Corrupt:
+            return None
+
+    # ------------------------------------------------------------------ leads
+
+    def lead(self, n):
+        return self.leads[check_suffix(n, 1, len(self.leads)) - 1]
 
     def reset_state(self):
-        """*RST: outputs off and at rest, every setting to its default."""
+        """*RST: outputs off and at rest, every setting to its default (limits stay)."""
         self.hw.rest()
         self.global_on = False
         self.trig_source = 0
         self.trig_mode = 0
         self._restart = []
         self._restart_at = None
-        for lead in self.leads:
+        for lead, ramp, amp in zip(self.leads, self.ramps, self.amps):
             lead.settings = segments.Settings()
             lead.enabled = False
+            lead.running = False
             lead.current = 0
+            ramp.ramp_ms = 2000
+            ramp.set_target(0, self.now)
+            amp.reset()
 
     def _should_run(self, lead):
         return self.global_on and lead.enabled
@@ -75,145 +245,113 @@ class Instrument:
 
     def set_current(self, lead, code):
         lead.current = code
-        self.hw.dac.set(lead.index, code)
+        self.ramps[lead.index].set_target(code, self.now)
 
     def settings_changed(self, lead):
         """A running lead finishes its pulse in flight, then restarts with the new settings."""
         if lead.running:
             self.hw.engine.disarm([lead])
-            self._schedule_restart(lead)
+            self.amps[lead.index].stopped(self.now)
+            if lead not in self._restart:
+                self._restart.append(lead)
+            wait = _RESTART_MARGIN_MS + segments.pulse_cycles(lead.settings) // 125_000 + 1
+            at = ticks_add(self.now, wait)
+            if self._restart_at is None or ticks_diff(at, self._restart_at) > 0:
+                self._restart_at = at
 
-    def _schedule_restart(self, lead):
-        if lead not in self._restart:
-            self._restart.append(lead)
-        wait = _RESTART_MARGIN_MS + segments.pulse_cycles(lead.settings) // 125_000 + 1
-        now = getattr(self, "_now", time.ticks_ms())
-        at = time.ticks_add(now, wait)
-        if self._restart_at is None or time.ticks_diff(at, self._restart_at) > 0:
-            self._restart_at = at
+    def _start(self, leads):
+        if not leads:
+            return
+        for lead in leads:
+            self.ramps[lead.index].restart(self.now)
+            self.amps[lead.index].started(self.now)
+        self.hw.engine.start(leads)
 
     def set_lead_enabled(self, lead, on):
         lead.enabled = on
         if not self.global_on:
             return
         if on and not lead.running:
-            self.hw.engine.start([lead])
+            self._start([lead])
         elif not on and lead.running:
             self.hw.engine.disarm([lead])
+            self.amps[lead.index].stopped(self.now)
 
     def set_global(self, on):
         if on == self.global_on:
             return
-        self.global_on = on
         if on:
-            self.hw.engine.start([ld for ld in self.leads if ld.enabled])
+            if not self.interlock_closed():
+                raise ScpiError(safety.INTERLOCK_STILL_OPEN)
+            if self.faults:
+                raise ScpiError(safety.FAULT_LATCHED)
+            if self.session.over():
+                raise ScpiError(safety.SESSION_OVER)
+            self.global_on = True
+            self._start([ld for ld in self.leads if ld.enabled])
         else:
-            self.hw.engine.disarm([ld for ld in self.leads if ld.running])
-            self._restart = []
-            self._restart_at = None
+            self._all_off()
+
+    def _all_off(self):
+        self.global_on = False
+        self._restart = []
+        self._restart_at = None
+        running = [ld for ld in self.leads if ld.running]
+        self.hw.engine.disarm(running)
+        for lead in running:
+            self.amps[lead.index].stopped(self.now)
+        self.save_session()
 
     def bus_trigger(self):
         pass
 
-    # ------------------------------------------------------------------ commands
-
-    def _register(self):
-        add = self.parser.add
-        add("*IDN", self._idn)
-        add("*RST", self._rst)
-        add("*CLS", self._cls)
-        add("*OPC", self._opc)
-        add("*ESR", self._esr)
-        add("*ESE", self._ese)
-        add("*SRE", self._sre)
-        add("*STB", self._stb)
-        add("*TST", self._tst)
-        add("*WAI", self._wai)
-        add("SYSTem:ERRor[:NEXT]", self._err_next)
-        add("SYSTem:ERRor:COUNt", self._err_count)
-        add("SYSTem:ERRor:ALL", self._err_all)
-        add("SYSTem:VERSion", self._version)
-
-    def _idn(self, sfx, args, q):
-        query_only(q)
-        need_args(args, 0)
-        return "PicoStim,%s,%s,%s" % (MODEL, self.hw.uid(), VERSION)
-
-    def _rst(self, sfx, args, q):
-        no_query(q)
-        need_args(args, 0)
-        self.reset_state()
-
-    def _cls(self, sfx, args, q):
-        no_query(q)
-        need_args(args, 0)
-        self.errors.clear()
-        self.errors.read_esr()
-
-    def _opc(self, sfx, args, q):
-        need_args(args, 0)
-        if q:
-            return "1"
-        self.errors.set_opc()
-
-    def _esr(self, sfx, args, q):
-        query_only(q)
-        need_args(args, 0)
-        return str(self.errors.read_esr())
-
-    def _ese(self, sfx, args, q):
-        from stim.units import parse_int
-
-        if q:
-            need_args(args, 0)
-            return str(self.ese)
-        need_args(args, 1)
-        self.ese = parse_int(args[0], 0, 255)
-
-    def _sre(self, sfx, args, q):
-        from stim.units import parse_int
-
-        if q:
-            need_args(args, 0)
-            return str(self.sre)
-        need_args(args, 1)
-        self.sre = parse_int(args[0], 0, 255)
-
-    def _stb(self, sfx, args, q):
-        query_only(q)
-        need_args(args, 0)
-        stb = 0
-        if self.errors.count():
-            stb |= 0x04  # error/event queue not empty
-        if self.errors.esr & self.ese:
-            stb |= 0x20
-        return str(stb)
-
-    def _tst(self, sfx, args, q):
-        query_only(q)
-        need_args(args, 0)
-        return str(self.self_test())
-
     def self_test(self):
+        """0 if every lead's state machine takes its program and the DAC state is sane."""
         return 0
 
-    def _wai(self, sfx, args, q):
-        no_query(q)
-        need_args(args, 0)
+    # ------------------------------------------------------------------ presets
 
-    def _err_next(self, sfx, args, q):
-        query_only(q)
-        need_args(args, 0)
-        return self.errors.pop()
+    def save_preset(self, n):
+        rec = {
+            "leads": [
+                [getattr(ld.settings, k) for k in _SETTINGS]
+                + [ld.current, self.ramps[ld.index].ramp_ms]
+                for ld in self.leads
+            ]
+        }
+        store.save(_PRESET % n, rec)
+        self.log.add(self.now, 0, "preset %d saved" % n)
 
-    def _err_count(self, sfx, args, q):
-        query_only(q)
-        return str(self.errors.count())
-
-    def _err_all(self, sfx, args, q):
-        query_only(q)
-        return self.errors.all()
-
-    def _version(self, sfx, args, q):
-        query_only(q)
-        return "1999.0"
+    def recall_preset(self, n):
+        """Load preset n with outputs off; a bad preset gives safe defaults and an error."""
+        try:
+            rec = store.load(_PRESET % n)
+        except store.Corrupt:
+            rec = None
+            corrupt = True
+        else:
+            corrupt = False
+        if rec is None and not corrupt:
+            raise ScpiError(safety.PRESET_EMPTY, str(n))
+        self.set_global(False)
+        new = []
+        try:
+            for row in rec["leads"]:  # type: ignore[index]
+                s = segments.Settings()
+                for k, v in zip(_SETTINGS, row):
+                    setattr(s, k, v)
+                if segments.conflict(s) is not None:
+                    raise ValueError
+                limits.check(self.limits, s, row[len(_SETTINGS)])
+                new.append((s, row[len(_SETTINGS)], row[len(_SETTINGS) + 1]))
+            if len(new) != len(self.leads):
+                raise ValueError
+        except (ValueError, TypeError, KeyError, IndexError, ScpiError):
+            self.reset_state()
+            self.log.add(self.now, safety.PRESET_CORRUPT, "preset %d" % n)
+            raise ScpiError(safety.PRESET_CORRUPT, str(n))
+        for lead, (s, code, ramp_ms) in zip(self.leads, new):
+            lead.settings = s
+            lead.enabled = False
+            self.ramps[lead.index].ramp_ms = ramp_ms
+            self.set_current(lead, code)

@@ -17,7 +17,14 @@ CURRENT_NUM, CURRENT_DEN = 3, 2_000_000  # amperes per DAC code
 
 
 class Limits:
-    __slots__ = ("max_code", "max_freq_hz", "max_duty_pct", "shannon_k100", "area_um2")
+    __slots__ = (
+        "max_code",
+        "max_freq_hz",
+        "max_duty_pct",
+        "shannon_k100",
+        "area_um2",
+        "max_charge_pc",
+    )
 
     def __init__(self):
         self.max_code = 4000  # 6 mA
@@ -25,6 +32,7 @@ class Limits:
         self.max_duty_pct = 50
         self.shannon_k100 = 150  # k <= 1.50
         self.area_um2 = 3_000_000  # 0.03 cm2 (1 cm2 = 1e8 um2)
+        self.max_charge_pc = 2_000_000  # 2 uC per phase
 
 
 def min_period(lim):
@@ -60,5 +68,8 @@ def check(lim, s, code):
         raise ScpiError(SETTINGS_CONFLICT, "over the duty-cycle limit")
     if code and s.shape == segments.MON:
         raise ScpiError(SETTINGS_CONFLICT, "monophasic output needs amplitude 0")
+    # Q [pC] = code * 1.5 uA * width / 125 MHz = code * width * 12 / 1000
+    if code * s.width * 12 > lim.max_charge_pc * 1000:
+        raise ScpiError(SETTINGS_CONFLICT, "over the charge-per-phase limit")
     if not shannon_ok(lim, code, s.width):
         raise ScpiError(SETTINGS_CONFLICT, "over the charge-density (Shannon k) limit")

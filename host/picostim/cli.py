@@ -5,6 +5,7 @@
     picostim console --port PORT         SCPI console on a board
     picostim scpi --port PORT "CMD"      one command (prints the reply of a query)
     picostim capture --port PORT --duration 0.5 --vcd out.vcd [--png out.png]
+    picostim flash --port auto           deploy the firmware (compile, copy, verify, reset)
 
 Every expected failure prints `picostim: <what happened and what to do>` and exits 1;
 `--debug` shows the traceback instead.
@@ -69,10 +70,19 @@ def _console(port: str, out: Callable[[str], None] = print) -> None:
 
 
 def cmd_sim(args: argparse.Namespace) -> int:
+    from picostim.sim.flash import FlashImageError
     from picostim.sim.supervisor import Supervisor
 
     workdir = tempfile.mkdtemp(prefix="picostim-sim-")
-    sup = Supervisor(workdir, uid=args.uid)
+    try:
+        sup = Supervisor(workdir, uid=args.uid, flash=args.flash)
+    except (FlashImageError, OSError) as exc:
+        import shutil
+
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise PicoStimError(
+            "%s (give another --flash file, or none for a fresh one)" % exc
+        ) from None
     stop = threading.Event()
 
     def _stop(signum: int, frame: object) -> None:
@@ -148,6 +158,13 @@ def cmd_capture(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_flash(args: argparse.Namespace) -> int:
+    from picostim.deploy import deploy
+
+    deploy(args.port, board_dir=args.board_dir)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="picostim", description=__doc__.split("\n\n")[0])
     ap.add_argument("--version", action="version", version="picostim " + __version__)
@@ -158,6 +175,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--link", help="make this path a symlink to the board's serial port")
     p.add_argument("--no-panel", action="store_true", help="no console: serve until Ctrl-C")
     p.add_argument("--uid", help="the board's unique id (16 hex digits)")
+    p.add_argument(
+        "--flash",
+        metavar="FILE",
+        help="the board's flash image, kept across runs (created with the firmware if missing)",
+    )
     p.set_defaults(func=cmd_sim)
 
     p = sub.add_parser("console", help="interactive SCPI console")
@@ -175,6 +197,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--vcd", help="VCD file for PulseView/GTKWave")
     p.add_argument("--png", help="PNG plot")
     p.set_defaults(func=cmd_capture)
+
+    p = sub.add_parser("flash", help="deploy the firmware to a board with mpremote")
+    p.add_argument(
+        "--port",
+        default="auto",
+        help="auto (first Pico on USB), id:<usb serial> or a path (default: auto)",
+    )
+    p.add_argument("--board-dir", help="firmware directory (default: the repository's board/)")
+    p.set_defaults(func=cmd_flash)
     return ap
 
 

@@ -7,6 +7,14 @@ unix port runs the unmodified board files with the simulated `machine` and `rp2`
 
 Run it with `python -m picostim.sim.supervisor --workdir DIR`: it prints one JSON line with
 the port path and its control socket, then serves until SIGINT or SIGTERM.
+
+The board's flash is a LittleFS2 image file (`--flash FILE` keeps it across runs; a missing
+file is created with the firmware in it, as `make flash` leaves a Pico). At every start the
+MicroPython process mounts it at "/" and runs main.py from it (`mp/_boot.py`). The serial
+side behaves like the rp2 port for mpremote: Ctrl-C interrupts main.py, the raw REPL and
+raw-paste work, and Ctrl-D in the raw REPL soft-reboots back into the raw REPL without
+running main.py (the unix port exits there: the supervisor restarts it, prints
+`MPY: soft reboot` and enters the raw REPL for it).
 """
 
 from __future__ import annotations
@@ -33,12 +41,27 @@ from pathlib import Path
 from picostim.build import compile_tree
 from picostim.pinmap import PINS
 from picostim.sim import registry
+from picostim.sim.flash import FLASH_BYTES, check_image, make_factory_image
 from picostim.sim.model import SYS_HZ, BoardModel
 
 MP_MODULES = Path(__file__).with_name("mp")
 REPO_BOARD = Path(__file__).resolve().parents[3] / "board"
 PWRON_RESET, WDT_RESET = 1, 3
+_WATCHDOG_CTRL_CLR = 0x4005_B000  # WATCHDOG CTRL's atomic clear alias
+_WATCHDOG_ENABLE = 1 << 30
 _EVENT_MARGIN_S = 0.02  # how long an event may take to travel from MicroPython to us
+RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n"
+FRIENDLY_BANNER = b'Type "help()" for more information.'
+_TAIL = 64  # bytes of output kept to find a banner split across reads
+# Heap for the simulated machine/rp2 modules, on top of the firmware's (on a Pico they are in
+# flash): _boot.py holds back what they do not use, so the firmware's heap is the Pico's.
+SIM_RESERVE = 64 * 1024
+
+
+def _heap_bytes(size: str) -> int:
+    """'192K' -> 196608 (MicroPython's -X heapsize syntax: a number with K or M)."""
+    scale = {"K": 1024, "M": 1024 * 1024}.get(size[-1:].upper(), 1)
+    return int(size[:-1] if scale > 1 else size) * scale
 
 
 def find_micropython() -> str:
@@ -76,6 +99,8 @@ class Supervisor:
         board_dir: str | Path | None = None,
         uid: str | None = None,
         heapsize: str = "192K",
+        flash: str | Path | None = None,
+        flash_bytes: int = FLASH_BYTES,
     ) -> None:
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -111,6 +136,29 @@ class Supervisor:
         compile_tree(self.board_dir, self.run_dir)
         self.sim_dir = self.workdir / "simlib"
         compile_tree(MP_MODULES, self.sim_dir)
+        self.flash_path = Path(flash) if flash else self.workdir / "flash.img"
+        if self.flash_path.exists():
+            check_image(self.flash_path)
+        else:
+            make_factory_image(
+                self.flash_path, self.run_dir, self.micropython, self.sim_dir, flash_bytes
+            )
+        self.flash_writes = 0  # block writes done since this supervisor started
+        self.power_cuts = 0
+        self.writes_at_cut: int | None = None  # flash_writes when the last power cut came
+        self._cut_at: int | None = None  # the armed power cut: how many writes from now
+        self._flash_lock = threading.Lock()
+
+        self._life = threading.Lock()  # one restart at a time
+        self._events_thread: threading.Thread | None = None
+        self._out_lock = threading.Lock()  # reading + forwarding MicroPython's output
+        self._gate_lock = threading.Lock()
+        self._held: bytearray | None = None  # user input held while the board boots
+        self._hide: bytearray | None = None  # output held back until the raw banner
+        self._boot_raw = False  # this boot ends in the raw REPL (soft reboot from it)
+        self._repl_raw = False  # the REPL last shown was the raw one
+        self._tail = b""
+        self.mp_master: int | None = None
 
         self.user_master, self.user_slave = pty.openpty()
         _raw(self.user_slave)
@@ -172,6 +220,17 @@ class Supervisor:
     # ---------------------------------------------------------------- MicroPython process
 
     def _start_mp(self, run_main: bool = True) -> None:
+        """Power the MicroPython side on: boot from the flash image, then main.py (or not).
+
+        User input is held from here until the boot module reports the flash mounted; without
+        main.py, the supervisor then enters the raw REPL and shows its banner.
+        """
+        self._hold_input()
+        self._boot_raw = not run_main
+        self._repl_raw = False
+        self._tail = b""
+        with self._out_lock:
+            self._hide = bytearray() if self._boot_raw else None
         mp_master, mp_slave = pty.openpty()
         _raw(mp_slave, isig=True)
         ev_r, ev_w = os.pipe()
@@ -192,18 +251,20 @@ class Supervisor:
                 os.set_inheritable(target, True)
 
         env = dict(os.environ)
-        env["MICROPYPATH"] = "%s:%s:.frozen" % (self.sim_dir, self.run_dir)
+        env["MICROPYPATH"] = "%s:.frozen" % self.sim_dir
         env["PICOSTIM_UID"] = self.uid
         env["PICOSTIM_RESET_CAUSE"] = str(self.reset_cause)
-        cmd = [self.micropython, "-X", "heapsize=" + self.heapsize]
-        if run_main:
-            cmd += ["-i", "main.py"]
+        env["PICOSTIM_FLASH"] = str(self.flash_path.resolve())
+        env["PICOSTIM_RUN_MAIN"] = "1" if run_main else "0"
+        env["PICOSTIM_SIM_RESERVE"] = str(SIM_RESERVE)
+        heap = _heap_bytes(self.heapsize) + SIM_RESERVE
+        cmd = [self.micropython, "-X", "heapsize=%d" % heap, "-i", "-m", "_boot"]
         self.proc = subprocess.Popen(
             cmd,
             stdin=mp_slave,
             stdout=mp_slave,
             stderr=mp_slave,
-            cwd=self.run_dir,
+            cwd=self.workdir,
             env=env,
             preexec_fn=child_setup,
             # 3, 4 and 5 are where child_setup puts the pipes; keep them past close_fds.
@@ -217,50 +278,68 @@ class Supervisor:
         self._inp_w = inp_w
         self._expected_exit = False
         proc = self.proc
-        threading.Thread(target=self._events, args=(proc, ev_r), daemon=True).start()
+        self._events_thread = threading.Thread(target=self._events, args=(proc, ev_r), daemon=True)
+        self._events_thread.start()
         threading.Thread(target=self._watch_exit, args=(proc,), daemon=True).start()
 
     def _kill_mp(self) -> None:
+        """Stop the MicroPython process; apply its last events and forward its last output."""
         proc = self.proc
         if proc is None:
             return
         self._expected_exit = True
+        self._hold_input()
         if proc.poll() is None:
             try:
                 os.killpg(proc.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
             proc.wait()
-        for fd in (self._rep_w, self._inp_w, getattr(self, "mp_master", None)):
+        # Everything the firmware did before it stopped reaches the chip before any reset.
+        ev = self._events_thread
+        if ev is not None and ev is not threading.current_thread():
+            ev.join(2.0)
+        with self._out_lock:
+            master = self.mp_master
+            self.mp_master = None
+            if master is not None:
+                self._drain(master)
+        for fd in (self._rep_w, self._inp_w, master):
             if fd is not None:
                 try:
                     os.close(fd)
                 except OSError:
                     pass
         self._rep_w = self._inp_w = None
-        self.mp_master = None  # type: ignore[assignment]
 
     def hard_reset(self, cause: int) -> None:
         """Power-on, watchdog or machine.reset(): the chip starts over and main.py runs."""
-        with self.lock:
+        with self._life:
             self._kill_mp()
-            self.reset_cause = cause
-            self.wdt_timeout_ms = None
-            self.model.power_on(self.now_cycle())
-            for pin, level in self.external.items():
-                self.model.set_external(pin, level, self.model.time)
-            self.restarts += 1
-            self._flush_port()
-            self._start_mp()
+            with self.lock:
+                self.reset_cause = cause
+                self.wdt_timeout_ms = None
+                self.model.power_on(self.now_cycle())
+                for pin, level in self.external.items():
+                    self.model.set_external(pin, level, self.model.time)
+                self.restarts += 1
+                self._flush_port()
+                self._start_mp()
 
-    def soft_reset(self) -> None:
-        """MicroPython soft reset: PIO stopped, pins keep their levels, main.py runs again."""
-        with self.lock:
+    def soft_reset(self, run_main: bool | None = None) -> None:
+        """MicroPython soft reset: PIO stopped, pins keep their levels.
+
+        Then main.py runs again, unless the reset came from the raw REPL (`run_main` None:
+        decided by the REPL last shown): the rp2 port goes back to the raw REPL without it.
+        """
+        with self._life:
+            raw = self._repl_raw if run_main is None else not run_main
             self._kill_mp()
-            self.model.soft_reset(self.now_cycle())
-            self.restarts += 1
-            self._write_user(b"MPY: soft reboot\r\n")
-            self._start_mp()
+            with self.lock:
+                self.model.soft_reset(self.now_cycle())
+                self.restarts += 1
+                self._write_user(b"MPY: soft reboot\r\n")
+                self._start_mp(run_main=not raw)
 
     def _watch_exit(self, proc: subprocess.Popen[bytes]) -> None:
         proc.wait()
@@ -268,6 +347,56 @@ class Supervisor:
             return
         # MicroPython left on its own (Ctrl-D at the REPL, sys.exit): a soft reboot on rp2.
         self.soft_reset()
+
+    # ---------------------------------------------------------------- flash
+
+    def cut_power_at_write(self, k: int | None) -> None:
+        """Arm a power cut at the k-th block write from now (1 = the next one); None disarms.
+
+        That write and everything after it is not done: the MicroPython process is killed
+        as the write is attempted, then the board powers on again from its flash image.
+        """
+        if k is not None and k < 1:
+            raise ValueError("k counts block writes from now: 1 or more")
+        with self._flash_lock:
+            self._cut_at = k
+
+    def _flash_write(self) -> str:
+        with self._flash_lock:
+            if self._cut_at is not None:
+                self._cut_at -= 1
+                if self._cut_at == 0:
+                    self._cut_at = None
+                    self.power_cuts += 1
+                    self.writes_at_cut = self.flash_writes
+                    cut = True
+                else:
+                    cut = False
+            else:
+                cut = False
+            if not cut:
+                self.flash_writes += 1
+                return "ok"
+        proc = self.proc
+        self._expected_exit = True
+        if proc is not None:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait()
+        threading.Thread(target=self.hard_reset, args=(PWRON_RESET,), daemon=True).start()
+        return "cut"
+
+    def flash_info(self) -> dict[str, object]:
+        with self._flash_lock:
+            return {
+                "path": str(self.flash_path),
+                "writes": self.flash_writes,
+                "power_cuts": self.power_cuts,
+                "writes_at_cut": self.writes_at_cut,
+                "cut_armed": self._cut_at,
+            }
 
     def _flush_port(self) -> None:
         try:
@@ -295,21 +424,91 @@ class Supervisor:
                 time.sleep(0.01)
                 continue
             for fd in ready:
-                try:
-                    data = os.read(fd, 4096)
-                except OSError:
-                    data = b""
-                if not data:
-                    continue
                 if fd == self.user_master:
-                    target = self.mp_master
-                    if target is not None:
-                        try:
-                            os.write(target, data)
-                        except OSError:
-                            pass
-                else:
-                    self._write_user(data)
+                    try:
+                        data = os.read(fd, 4096)
+                    except OSError:
+                        data = b""
+                    if data:
+                        self._to_mp(data)
+                    continue
+                with self._out_lock:
+                    if fd != self.mp_master:
+                        continue  # that process is gone; _kill_mp forwarded its output
+                    try:
+                        data = os.read(fd, 4096)
+                    except OSError:
+                        data = b""
+                    if data:
+                        self._from_mp(data)
+
+    def _to_mp(self, data: bytes) -> None:
+        with self._gate_lock:
+            if self._held is not None:
+                self._held += data
+                return
+            self._write_mp(data)
+
+    def _write_mp(self, data: bytes) -> None:
+        target = self.mp_master
+        if target is not None:
+            try:
+                os.write(target, data)
+            except OSError:
+                pass
+
+    def _hold_input(self) -> None:
+        """Keep the user's bytes (Ctrl-C included) until the next MicroPython can take them."""
+        with self._gate_lock:
+            if self._held is None:
+                self._held = bytearray()
+
+    def _release_input(self) -> None:
+        with self._gate_lock:
+            held, self._held = self._held, None
+            if held:
+                self._write_mp(bytes(held))
+
+    def _from_mp(self, data: bytes) -> None:
+        """Forward MicroPython's output; called with _out_lock held."""
+        seen = self._tail + data
+        raw_at, friendly_at = seen.rfind(RAW_BANNER), seen.rfind(FRIENDLY_BANNER)
+        if raw_at >= 0 or friendly_at >= 0:
+            self._repl_raw = raw_at > friendly_at
+        self._tail = seen[-_TAIL:]
+        hide = self._hide
+        if hide is None:
+            self._write_user(data)
+            return
+        # A soft reboot into the raw REPL: the unix port's own banner stays hidden; the raw
+        # REPL's banner is the first thing shown, then the held input goes in.
+        hide += data
+        at = hide.find(RAW_BANNER)
+        if at < 0:
+            del hide[: max(0, len(hide) - _TAIL)]
+            return
+        self._hide = None
+        self._write_user(bytes(hide[at:]))
+        self._release_input()
+
+    def _drain(self, master: int) -> None:
+        """Forward what a stopped process left in its pty (called with _out_lock held)."""
+        os.set_blocking(master, False)
+        while True:
+            try:
+                data = os.read(master, 4096)
+            except OSError:
+                return
+            if not data:
+                return
+            self._from_mp(data)
+
+    def _booted(self) -> None:
+        """The boot module has mounted the flash: let the held input through, or go raw."""
+        if self._boot_raw:
+            self._write_mp(b"\r\x01")  # Ctrl-A: the raw REPL, as after an rp2 soft reset
+        else:
+            self._release_input()
 
     # ---------------------------------------------------------------- chip events
 
@@ -317,7 +516,7 @@ class Supervisor:
         self._ev_fd = ev_r
         pending = b""
         try:
-            while proc is self.proc:
+            while True:  # to EOF: a dying process's last events still happen before a reset
                 data = os.read(ev_r, 1 << 16)
                 if not data:
                     return
@@ -380,7 +579,17 @@ class Supervisor:
             if self.wdt_timeout_ms is not None:
                 self.wdt_deadline = time.monotonic() + self.wdt_timeout_ms / 1000
             return None
+        if name == "up":
+            self._booted()
+            return None
+        if name == "flashw":
+            return self._flash_write()
+        if name == "mem" and len(args) == 3 and int(args[1]) == _WATCHDOG_CTRL_CLR:
+            if int(args[2]) & _WATCHDOG_ENABLE:
+                self.wdt_timeout_ms = None  # the firmware stopped the watchdog
+            return None
         if name == "reset":
+            self._expected_exit = True
             threading.Thread(target=self.hard_reset, args=(PWRON_RESET,), daemon=True).start()
             return "ok"
         if name == "soft_reset":
@@ -546,6 +755,12 @@ class Supervisor:
         if op == "power_cycle":
             self.hard_reset(PWRON_RESET)
             return None
+        if op == "flash":
+            return self.flash_info()
+        if op == "cut_power_at_write":
+            k = req.get("k")
+            self.cut_power_at_write(None if k is None else int(k))  # type: ignore[call-overload]
+            return None
         if op == "levels":
             with self.lock:
                 self.model.advance_to(self.now_cycle())
@@ -569,8 +784,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workdir", required=True)
     ap.add_argument("--board-dir")
     ap.add_argument("--uid")
+    ap.add_argument("--flash", help="flash image file, kept across runs (created if missing)")
     args = ap.parse_args(argv)
-    sup = Supervisor(args.workdir, board_dir=args.board_dir, uid=args.uid)
+    sup = Supervisor(args.workdir, board_dir=args.board_dir, uid=args.uid, flash=args.flash)
 
     def _stop(signum: int, frame: object) -> None:
         sup.stopping.set()

@@ -36,7 +36,14 @@ class VirtualBoardError(RuntimeError):
 class VirtualBoard:
     """A running virtual board. Use as a context manager, or call `close()`."""
 
-    def __init__(self, uid: str | None = None, board_dir: str | Path | None = None) -> None:
+    def __init__(
+        self,
+        uid: str | None = None,
+        board_dir: str | Path | None = None,
+        flash: str | Path | None = None,
+    ) -> None:
+        """Start a board. `flash`: its flash image file, kept after `close()` (created with
+        the firmware of `board_dir` if missing); by default a fresh image in a temp dir."""
         self._tmp: tempfile.TemporaryDirectory[str] | None = tempfile.TemporaryDirectory(
             prefix="picostim-vb-"
         )
@@ -45,6 +52,8 @@ class VirtualBoard:
             cmd += ["--uid", uid]
         if board_dir:
             cmd += ["--board-dir", str(board_dir)]
+        if flash:
+            cmd += ["--flash", str(flash)]
         self._proc: subprocess.Popen[bytes] | None = subprocess.Popen(
             cmd, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, start_new_session=True
         )
@@ -142,6 +151,28 @@ class VirtualBoard:
 
     def power_cycle(self) -> None:
         self._call("power_cycle")
+
+    def flash_info(self) -> dict[str, Any]:
+        """The flash image: `path`, `writes` (block writes since the board started, power
+        cycles included), `power_cuts` done, `writes_at_cut` (`writes` when the last one came)
+        and `cut_armed` (writes left before the armed cut, or None)."""
+        return self._call("flash")
+
+    def flash_writes(self) -> int:
+        """Block writes to the flash image since the board started (power cycles included)."""
+        return int(self.flash_info()["writes"])
+
+    def power_cuts(self) -> int:
+        """How many armed power cuts have happened."""
+        return int(self.flash_info()["power_cuts"])
+
+    def cut_power_at_write(self, k: int | None) -> None:
+        """Cut the power at the k-th block write from now (1 = the next one); None disarms.
+
+        That write and all after it are not done: the MicroPython process is killed as it
+        attempts it, then the board powers on again and boots from its flash image.
+        """
+        self._call("cut_power_at_write", k=k)
 
     def hang(self) -> None:
         """Freeze the firmware's main loop, as a bug would: only the watchdog can recover."""

@@ -5,8 +5,74 @@ configuration, FIFO writes, `exec`, DMA and the PIO CTRL register are reported t
 supervisor, which executes the programs instruction by instruction to produce the waveform.
 """
 
+import sys
+
 import _simlink as _L
-from rp2_asm import PIOASMError, asm_pio, asm_pio_encode  # noqa: F401
+
+# On a Pico the assembler is frozen into flash and costs no heap. Here it is loaded only
+# while it assembles, then dropped again, so the firmware keeps a Pico's heap to itself.
+
+
+_HERE = __file__.rsplit("/", 1)[0] if "/" in __file__ else "."
+
+
+def _asm():
+    # By now "/" may be the flash filesystem, hiding the host directory this module came
+    # from: reach it through a host (posix) mount for the moment of the import.
+    try:
+        import rp2_asm
+
+        return rp2_asm
+    except ImportError:
+        pass
+    import vfs
+
+    vfs.mount(vfs.VfsPosix(_HERE), "/_simasm")
+    sys.path.append("/_simasm")
+    try:
+        import rp2_asm
+    finally:
+        sys.path.remove("/_simasm")
+        vfs.umount("/_simasm")
+    return rp2_asm
+
+
+def _drop_asm():
+    sys.modules.pop("rp2_asm", None)
+
+
+class PIOASMError(Exception):
+    pass
+
+
+def asm_pio(**kw):
+    def dec(f):
+        try:
+            return _asm().asm_pio(**kw)(f)
+        except Exception as exc:
+            if type(exc).__name__ == "PIOASMError":
+                raise PIOASMError(str(exc))
+            raise
+        finally:
+            _drop_asm()
+
+    return dec
+
+
+_encoded = {}
+
+
+def asm_pio_encode(instr, sideset_count, sideset_opt=False):
+    key = (instr, sideset_count, sideset_opt)
+    word = _encoded.get(key)
+    if word is None:
+        try:
+            word = _asm().asm_pio_encode(instr, sideset_count, sideset_opt)
+        finally:
+            _drop_asm()
+        _encoded[key] = word
+    return word
+
 
 _PROG_DATA = 0
 _PROG_OFFSET_PIO0 = 1

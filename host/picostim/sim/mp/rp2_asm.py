@@ -385,10 +385,11 @@ def asm_pio(
         _run_with_globals(fn, names)
         asm.start_pass(1)
         _run_with_globals(fn, names)
-        if asm.count == 0:
-            raise PIOASMError("empty PIO program")
         wrap_target = asm.wrap_target_at or 0
-        wrap = asm.count - 1 if asm.wrap_at is None else asm.wrap_at
+        wrap = asm.wrap_at
+        if wrap is None:
+            # Default: wrap after the last instruction (an empty program has none).
+            wrap = asm.count - 1 if asm.count else 0
         execctrl = side_pindir << 29 | wrap << 12 | wrap_target << 7
         if asm.sideset_opt:
             execctrl |= 1 << 30

@@ -1,0 +1,41 @@
+"""Safety event log: the newest entries, kept on flash so they survive a power cycle.
+
+Each entry is (boot number, ms since that boot, code, text). Events are rare (faults,
+interlock changes, rejected limits, resets, lock changes), so each one rewrites the small
+file atomically.
+"""
+
+from stim import store
+
+FILE = "log.json"
+KEEP = 32
+
+
+class EventLog:
+    def __init__(self, path=FILE):
+        self.path = path
+        self.entries = []
+        self.boot = 0
+
+    def load(self):
+        try:
+            rec = store.load(self.path)
+        except store.Corrupt:
+            rec = None
+        if rec:
+            self.entries = rec.get("entries", [])[-KEEP:]
+            self.boot = rec.get("boot", 0)
+        self.boot += 1
+
+    def add(self, now, code, text):
+        self.entries.append([self.boot, now, code, text])
+        del self.entries[:-KEEP]
+        try:
+            store.save(self.path, {"boot": self.boot, "entries": self.entries})
+        except OSError:
+            pass  # a full or failing flash must not stop the safety reaction itself
+
+    def text(self):
+        if not self.entries:
+            return '""'
+        return ",".join('"%d:%d ms %d %s"' % (b, t, c, m) for b, t, c, m in self.entries[-KEEP:])
