@@ -25,13 +25,14 @@ class Hardware:
         self.button = m.Pin(pins.BUTTON, m.Pin.IN, m.Pin.PULL_UP)
         self.interlock = m.Pin(pins.INTERLOCK, m.Pin.IN, m.Pin.PULL_DOWN)
         self.trigger = m.Pin(pins.TRIGGER, m.Pin.IN, m.Pin.PULL_DOWN)
+        self.trigger_pin = pins.TRIGGER
         self.i2c = m.I2C(pins.I2C_ID, scl=m.Pin(pins.I2C_SCL), sda=m.Pin(pins.I2C_SDA))
         self.dac = Mcp4728(self.i2c, pins.DAC_ADDR)
         self.leads = [
             Lead(rp2_mod, i, i, pins.LEAD_A[i], pins.ARM[i], pins.INTERLOCK, rp2_mod.DMA)
             for i in range(4)
         ]
-        self.engine = Engine(m.mem32, self.leads, self.arm)
+        self.engine = Engine(m.mem32, self.leads, self.arm, rp2_mod, pins.SYNC)
         self.rest()
 
     def uid(self):
@@ -46,7 +47,7 @@ class Hardware:
         m = self.machine
         for p in pins.LEAD_A + pins.LEAD_B:
             m.Pin(p, m.Pin.OUT, value=0)
-        self.sync.value(0)
+        self.sync = m.Pin(pins.SYNC, m.Pin.OUT, value=0)  # back from the sync PIO to SIO
         if getattr(self, "dac", None) is not None:
             self.dac.zero_all()
 

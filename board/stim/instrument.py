@@ -16,6 +16,9 @@ from stim.safety import ticks_add, ticks_diff
 from stim.scpi import Parser, check_suffix
 from stim.source_cmds import SourceCommands
 from stim.system_cmds import SystemCommands
+from stim.trigger import TriggerControl
+
+IMMEDIATE, EXTERNAL, BUS = 0, 1, 2
 
 for _code, _msg in safety.MESSAGES.items():
     define(_code, _msg)
@@ -34,8 +37,11 @@ class Instrument:
         self.parser = Parser(self.errors)
         self.limits = limits.Limits()
         self.global_on = False
-        self.trig_source = 0
-        self.trig_mode = 0
+        self.trig_source = IMMEDIATE
+        self.trigger = TriggerControl()
+        self.sync_on = True
+        self.sync_source = 1
+        self.sync_every = False
         self.now = 0
         self.reset_cause = reset_cause
         self.faults = []
@@ -47,6 +53,7 @@ class Instrument:
         self.lock = LockBox()
         self.log = EventLog()
         self._interlock_was = True
+        self._bus_running = False
         self._restart_at = None  # ticks_ms when leads changed while running restart
         self._restart = []
         self._session_saved = 0
@@ -103,10 +110,45 @@ class Instrument:
             leads = [ld for ld in self._restart if self._should_run(ld)]
             self._restart = []
             self._restart_at = None
-            self._start(leads)
+            if self.trig_source == IMMEDIATE:
+                self._start(leads)
+            elif self.trig_source == EXTERNAL:
+                self.trigger.begin(now)  # re-armed for the next edge with the new settings
+            else:
+                self._start(leads, go=False)
+        self._trigger_service(now)
         for lead, ramp, amp in zip(self.leads, self.ramps, self.amps):
             amp.service(ramp.value(now), now)
         self.hw.led.value(safety.led_level(self._led_state(), now))
+
+    @property
+    def trig_mode(self):
+        return self.trigger.mode
+
+    @trig_mode.setter
+    def trig_mode(self, mode):
+        self.trigger.mode = mode
+
+    def _trigger_service(self, now):
+        if not self.global_on or self.trig_source != EXTERNAL:
+            return
+        leads = [ld for ld in self.leads if ld.enabled]
+        action = self.trigger.update(self.hw.trigger.value(), now, self._train_ms(leads))
+        if action == "arm":
+            self._start(leads, trigger=True)
+            self.trigger.armed(now)
+        elif action == "stop":
+            self._stop_leads([ld for ld in leads if ld.running])
+
+    def _train_ms(self, leads):
+        """How long a triggered train plays (0 if any lead runs for ever)."""
+        longest = 0
+        for ld in leads:
+            s = ld.settings
+            if not s.train:
+                return 0
+            longest = max(longest, s.delay + s.train + segments.pulse_cycles(s))
+        return longest // 125_000 + 2
 
     def _led_state(self):
         if self.faults:
@@ -218,8 +260,11 @@ class Instrument:
         """*RST: outputs off and at rest, every setting to its default (limits stay)."""
         self.hw.rest()
         self.global_on = False
-        self.trig_source = 0
-        self.trig_mode = 0
+        self.trig_source = IMMEDIATE
+        self.trigger.mode = 0
+        self.sync_on = True
+        self.sync_source = 1
+        self.sync_every = False
         self._restart = []
         self._restart_at = None
         for lead, ramp, amp in zip(self.leads, self.ramps, self.amps):
@@ -259,23 +304,33 @@ class Instrument:
             if self._restart_at is None or ticks_diff(at, self._restart_at) > 0:
                 self._restart_at = at
 
-    def _start(self, leads):
+    def _start(self, leads, trigger=False, go=True):
         if not leads:
             return
         for lead in leads:
             self.ramps[lead.index].restart(self.now)
             self.amps[lead.index].started(self.now)
-        self.hw.engine.start(leads)
+        sync = None
+        if self.sync_on:
+            src = self.leads[self.sync_source - 1]
+            if src in leads:
+                sync = (src, self.sync_every)
+        pin = self.hw.trigger_pin if trigger else None
+        self.hw.engine.start(leads, pin, sync, go)
+
+    def _stop_leads(self, leads):
+        self.hw.engine.disarm(leads)
+        for lead in leads:
+            self.amps[lead.index].stopped(self.now)
 
     def set_lead_enabled(self, lead, on):
         lead.enabled = on
         if not self.global_on:
             return
-        if on and not lead.running:
+        if on and not lead.running and self.trig_source == IMMEDIATE:
             self._start([lead])
         elif not on and lead.running:
-            self.hw.engine.disarm([lead])
-            self.amps[lead.index].stopped(self.now)
+            self._stop_leads([lead])
 
     def set_global(self, on):
         if on == self.global_on:
@@ -288,22 +343,41 @@ class Instrument:
             if self.session.over():
                 raise ScpiError(safety.SESSION_OVER)
             self.global_on = True
-            self._start([ld for ld in self.leads if ld.enabled])
+            leads = [ld for ld in self.leads if ld.enabled]
+            if self.trig_source == IMMEDIATE:
+                self._start(leads)
+            elif self.trig_source == EXTERNAL:
+                self.trigger.begin(self.now)
+            else:
+                self._start(leads, go=False)  # *TRG starts them
         else:
             self._all_off()
 
     def _all_off(self):
         self.global_on = False
+        self._bus_running = False
         self._restart = []
         self._restart_at = None
-        running = [ld for ld in self.leads if ld.running]
-        self.hw.engine.disarm(running)
-        for lead in running:
-            self.amps[lead.index].stopped(self.now)
+        self.trigger.end()
+        self._stop_leads([ld for ld in self.leads if ld.running])
         self.save_session()
 
     def bus_trigger(self):
-        pass
+        """*TRG: with TRIG:SOUR BUS, start the armed leads (or restart a finished train)."""
+        if not self.global_on or self.trig_source != BUS:
+            return
+        leads = [ld for ld in self.leads if ld.enabled]
+        armed = [ld for ld in leads if ld.running]
+        if self.trig_mode == 1 and self._bus_running:  # TOGGle: a second *TRG stops
+            self._stop_leads(armed)
+            self._bus_running = False
+            self._start(leads, go=False)
+            return
+        if self._bus_running:
+            self._start(leads)  # NORMal: each *TRG plays the train again from its start
+        else:
+            self.hw.engine.go(armed)
+        self._bus_running = True
 
     def self_test(self):
         """0 if every lead's state machine takes its program and the DAC state is sane."""

@@ -43,4 +43,10 @@ OUTPUT_NAMES = (
     ("ch4_a", 8),
     ("ch4_b", 9),
     ("sync", 10),
+    ("led", 25),
+)
+# Inputs a capture records too, so it shows what started or stopped a train.
+CAPTURED_INPUTS = (
+    ("trigger", 15),
+    ("interlock", 16),
 )

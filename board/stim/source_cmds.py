@@ -85,6 +85,9 @@ class SourceCommands:
         add("SOURce#:CURRent", self._current)
         add("OUTPut#[:STATe]", self._output)
         add("OUTPut:GLOBal[:STATe]", self._global)
+        add("OUTPut:SYNC[:STATe]", self._sync_state)
+        add("OUTPut:SYNC:SOURce", self._sync_source)
+        add("OUTPut:SYNC:MODE", self._sync_mode)
         add("TRIGger:SOURce", self._trig_source)
         add("TRIGger:MODE", self._trig_mode)
         add("*TRG", self._trg)
@@ -231,11 +234,32 @@ class SourceCommands:
         need_args(args, 1)
         self.st.set_global(parse_bool(args[0]))
 
+    def _sync_state(self, sfx, args, q):
+        if q:
+            return "1" if self.st.sync_on else "0"
+        need_args(args, 1)
+        self.st.sync_on = parse_bool(args[0])
+
+    def _sync_source(self, sfx, args, q):
+        if q:
+            return str(self.st.sync_source)
+        need_args(args, 1)
+        self.st.sync_source = parse_int(args[0], 1, len(self.st.leads))
+
+    def _sync_mode(self, sfx, args, q):
+        if q:
+            return "PULS" if self.st.sync_every else "TRA"
+        need_args(args, 1)
+        self.st.sync_every = keyword(args[0], ("TRAin", "PULSe")) == 1
+
     def _trig_source(self, sfx, args, q):
         if q:
             return ("IMM", "EXT", "BUS")[self.st.trig_source]
         need_args(args, 1)
-        self.st.trig_source = keyword(args[0], _TRIG_SOURCES)
+        src = keyword(args[0], _TRIG_SOURCES)
+        if self.st.global_on:
+            raise ScpiError(SETTINGS_CONFLICT, "turn the output off to change the trigger")
+        self.st.trig_source = src
 
     def _trig_mode(self, sfx, args, q):
         if q:

@@ -8,7 +8,6 @@ never half of one. `load(name)` returns the object, None if there is no record, 
 
 import json
 import os
-
 from binascii import crc32
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import os
 import re
 import subprocess
 import sys
@@ -84,7 +85,13 @@ class Target:
 def resolve_port(spec: str) -> str:
     """`auto`, `id:<usb serial>` or a path (or any pyserial URL), as mpremote selects."""
     if spec != "auto" and not spec.startswith("id:"):
-        return spec[len("port:") :] if spec.startswith("port:") else spec
+        path = spec[len("port:") :] if spec.startswith("port:") else spec
+        if "://" not in path and not os.path.exists(path):
+            raise PicoStimError(
+                "no port %s: is the board plugged in (or the virtual board running)? "
+                "`--port auto` finds a Pico by itself" % path
+            )
+        return path
     from serial.tools import list_ports
 
     ports = sorted(list_ports.comports(), key=lambda p: p.device)

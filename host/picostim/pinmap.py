@@ -22,3 +22,5 @@ def _load() -> dict[str, Any]:
 PINS: dict[str, Any] = _load()
 #: capture signal name -> GPIO
 OUTPUTS: dict[str, int] = dict(PINS["OUTPUT_NAMES"])
+#: every signal a capture records: the outputs, then the inputs that start or stop trains
+SIGNALS: dict[str, int] = {**OUTPUTS, **dict(PINS["CAPTURED_INPUTS"])}

@@ -14,7 +14,9 @@ from __future__ import annotations
 from bisect import bisect_right
 from dataclasses import dataclass, field
 
+from picostim.pinmap import PINS
 from picostim.pio.executor import DmaFeed, StateMachine
+from picostim.sim.dac import Mcp4728
 
 SYS_HZ = 125_000_000
 N_GPIO = 30
@@ -107,7 +109,8 @@ class BoardModel:
         self.recording = False
         self.record_from = 0
         self.recorded: list[tuple[int, int, int]] = []  # (cycle, pin, level)
-        self.i2c_devices: dict[int, object] = {}
+        self.dac = Mcp4728()
+        self.i2c_devices: dict[int, object] = {PINS["DAC_ADDR"]: self.dac}
 
     # ---------------------------------------------------------------- time
 
@@ -125,6 +128,9 @@ class BoardModel:
                 for c, pin, level in sm.edges:
                     if self.func[pin] == func:
                         batch.append((c, pin, level))
+                        # Later state machines (e.g. the sync output's, on PIO1) read this
+                        # pad over the same interval: they run after this one.
+                        self.inputs.set(pin, c, level)
                 sm.edges.clear()
             sm.dir_edges.clear()
         if len(batch) > 1:
@@ -183,6 +189,7 @@ class BoardModel:
         self.advance_to(cycle)
         self.sms = [None] * 8
         self.instr_mem = ([0] * 32, [0] * 32)
+        self.dac.power_on(cycle)
         for ch in self.dma:
             ch.feed = None
             ch.active = False

@@ -159,6 +159,7 @@ class Supervisor:
         self._repl_raw = False  # the REPL last shown was the raw one
         self._tail = b""
         self.mp_master: int | None = None
+        self._mp_gen = 0  # changes whenever mp_master is dropped: its fd number may come back
 
         self.user_master, self.user_slave = pty.openpty()
         _raw(self.user_slave)
@@ -302,6 +303,7 @@ class Supervisor:
         with self._out_lock:
             master = self.mp_master
             self.mp_master = None
+            self._mp_gen += 1
             if master is not None:
                 self._drain(master)
         for fd in (self._rep_w, self._inp_w, master):
@@ -416,6 +418,7 @@ class Supervisor:
 
     def _bridge(self) -> None:
         while not self.stopping.is_set():
+            gen = self._mp_gen  # read before mp_master: see the check below
             mp = self.mp_master
             fds = [self.user_master] + ([mp] if mp is not None else [])
             try:
@@ -433,8 +436,10 @@ class Supervisor:
                         self._to_mp(data)
                     continue
                 with self._out_lock:
-                    if fd != self.mp_master:
-                        continue  # that process is gone; _kill_mp forwarded its output
+                    if gen != self._mp_gen or fd != self.mp_master:
+                        # That process is gone (_kill_mp forwarded its output); the same fd
+                        # number may already be the next process's pty, not ready at all.
+                        continue
                     try:
                         data = os.read(fd, 4096)
                     except OSError:
@@ -622,6 +627,12 @@ class Supervisor:
     def _input_levels(self) -> dict[int, int]:
         return dict(self.external)
 
+    def inject_exception(self, text: str) -> None:
+        """Make the firmware's next pin read raise RuntimeError (an uncaught exception)."""
+        with self.lock:
+            if self._inp_w is not None:
+                os.write(self._inp_w, b"!" + text.encode().replace(b"\n", b" ") + b"\n")
+
     def set_input(self, pin: int, level: int) -> None:
         with self.lock:
             self.external[pin] = 1 if level else 0
@@ -672,7 +683,9 @@ class Supervisor:
         finally:
             self._capture_lock.release()
         initial = dict(enumerate(self._cap_initial))
-        return {"t0": t0, "t1": t1, "initial": initial, "edges": edges}
+        with self.lock:
+            currents = self.model.dac.window(t0, t1)
+        return {"t0": t0, "t1": t1, "initial": initial, "edges": edges, "currents": currents}
 
     def chip_state(self) -> dict[str, object]:
         """PIO and DMA state, for debugging and for tests of the simulator itself."""
@@ -752,6 +765,9 @@ class Supervisor:
             return self.capture_begin(float(req["seconds"]))  # type: ignore[arg-type]
         if op == "capture_end":
             return self.capture_end()
+        if op == "inject_exception":
+            self.inject_exception(str(req.get("text", "test")))
+            return None
         if op == "power_cycle":
             self.hard_reset(PWRON_RESET)
             return None

@@ -149,6 +149,10 @@ class VirtualBoard:
         time.sleep(high_seconds)
         self.set_input(PINS["TRIGGER"], 0)
 
+    def inject_exception(self, text: str = "test") -> None:
+        """Make the firmware's next pin read raise an exception it does not expect."""
+        self._call("inject_exception", text=text)
+
     def power_cycle(self) -> None:
         self._call("power_cycle")
 
@@ -196,7 +200,9 @@ class VirtualBoard:
 
     @staticmethod
     def _waveform(r: dict[str, Any]) -> Waveform:
-        return Waveform(r["t0"], r["t1"], {int(k): v for k, v in r["initial"].items()}, r["edges"])
+        currents = {k: [tuple(p) for p in v] for k, v in r.get("currents", {}).items()}
+        initial = {int(k): v for k, v in r["initial"].items()}
+        return Waveform(r["t0"], r["t1"], initial, r["edges"], currents)
 
 
 class Capture:

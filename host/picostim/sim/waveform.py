@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from picostim.pinmap import OUTPUTS
+from picostim.pinmap import SIGNALS as OUTPUTS
 
 SYS_HZ = 125_000_000
 NS_PER_CYCLE = 8

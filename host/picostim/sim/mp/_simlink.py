@@ -64,6 +64,10 @@ def poll_inputs():
         line = _inp.readline()
         if not line:
             return
+        if line.startswith(b"!"):
+            # A fault injected by a test: the firmware's next hardware access fails, as a
+            # peripheral error or a bug would make it fail.
+            raise RuntimeError("injected fault: " + line[1:].decode().strip())
         parts = line.split()
         if len(parts) != 2:
             continue
