@@ -37,8 +37,10 @@ def nl() -> hwdocs.Netlist:
 def gpio_signals() -> list[tuple[str, int]]:
     """(pin-map name, GPIO) for every GPIO the pin map gives, read from PINS directly."""
     out: list[tuple[str, int]] = []
+    tables = hwdocs.name_tables()
+    assert "OUTPUT_NAMES" in tables
     for name, value in PINS.items():
-        if name in ("I2C_ID", "DAC_ADDR", "OUTPUT_NAMES"):
+        if name in ("I2C_ID", "DAC_ADDR") or name in tables:
             continue
         if isinstance(value, tuple):
             out += [(f"{name}[{i}]", v) for i, v in enumerate(value)]
@@ -72,7 +74,16 @@ def test_pico_header_is_the_boards_pinout() -> None:
     h = hwdocs.PICO_HEADER
     assert len(h) == 40
     assert hwdocs.pico_pin(0) == 1 and hwdocs.pico_pin(2) == 4 and hwdocs.pico_pin(28) == 34
-    assert [i + 1 for i, n in enumerate(h) if n in ("GND", "AGND")] == [3, 8, 13, 18, 23, 28, 33, 38]
+    assert [i + 1 for i, n in enumerate(h) if n in ("GND", "AGND")] == [
+        3,
+        8,
+        13,
+        18,
+        23,
+        28,
+        33,
+        38,
+    ]
     gpios = sorted(int(n[2:]) for n in h if n.startswith("GP"))
     assert gpios == list(range(23)) + [26, 27, 28]
     assert hwdocs.pico_pin(25) is None  # the on-board LED
@@ -97,7 +108,7 @@ def test_lead_b_is_lead_a_plus_one() -> None:
 def test_signals_cover_the_whole_pin_map() -> None:
     sigs = hwdocs.signals()
     assert sorted((s.key, s.gpio) for s in sigs) == sorted(gpio_signals())
-    names = dict(PINS["OUTPUT_NAMES"])
+    names = {n: g for table in hwdocs.name_tables().values() for n, g in table}
     for s in sigs:
         if s.name in names:
             assert names[s.name] == s.gpio
@@ -134,6 +145,8 @@ def test_default_pulse_is_the_firmwares() -> None:
     assert default("_WIDTH") / hz == pytest.approx(hwdocs.DEFAULT_WIDTH_S)
     assert default("_GAP") / hz == pytest.approx(hwdocs.DEFAULT_GAP_S)
     assert hz / default("_PERIOD") == pytest.approx(hwdocs.DEFAULT_FREQ_HZ)
+    sync = re.search(r"^SYNC_HIGH_CYCLES = (\d+)$", (BOARD / "sync_program.py").read_text(), re.M)
+    assert sync and int(sync.group(1)) / hz == pytest.approx(hwdocs.SYNC_PULSE_S)
 
 
 # --------------------------------------------------------------------------- pinout
@@ -158,11 +171,13 @@ def test_pinout_table_agrees_with_the_pin_map(files: dict[str, str]) -> None:
 
 
 def test_pinout_header_table_has_all_40_pins(files: dict[str, str]) -> None:
-    rows = md_table(files["pinout.md"], "PicoStim")
-    pins = sorted(int(r["pin"]) for r in rows) + sorted(
-        int(list(r.values())[4]) for r in rows
-    )  # left and right edge
-    assert sorted(pins) == list(range(1, 41))
+    lines = files["pinout.md"].split("| PicoStim | name | pin |", 1)[1].splitlines()[2:22]
+    cells = [[c.strip() for c in ln.strip("|").split("|")] for ln in lines]
+    assert [int(c[2]) for c in cells] == list(range(1, 21))  # left edge, top down
+    assert [int(c[4]) for c in cells] == list(range(40, 20, -1))  # right edge
+    for c in cells:
+        for pin, name in ((int(c[2]), c[1]), (int(c[4]), c[5])):
+            assert hwdocs.PICO_HEADER[pin - 1] == name
 
 
 def test_pinout_diagram_labels_every_signal(files: dict[str, str]) -> None:
@@ -184,7 +199,8 @@ def test_every_output_gate_has_its_pull_down(nl: hwdocs.Netlist) -> None:
     gates = [s for s in hwdocs.signals() if s.kind == "gate"]
     assert len(gates) == 2 * 4 + 1 + 4
     for s in gates:
-        pico_key = hwdocs.PICO_KEYS[hwdocs.pico_pin(s.gpio) - 1]  # type: ignore[operator]
+        assert s.pin is not None
+        pico_key = hwdocs.PICO_KEYS[s.pin - 1]
         assert nl.net_of("U1", pico_key) == s.name
         downs = []
         for ref, key in nl.nets[s.name]:

@@ -15,6 +15,7 @@ from picostim.sim import VirtualBoard
 from picostim.sim.waveform import Waveform
 
 US = 125  # cycles per microsecond
+STOP_LATENCY = 100_000 * US  # a loose bound: main-loop poll + transport on a loaded machine
 
 
 def phases(wf: Waveform, ch: int) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
@@ -29,6 +30,12 @@ def gaps(a: list[tuple[int, int]], b: list[tuple[int, int]]) -> set[int]:
         if later:
             out.add(later[0] - fa)
     return out
+
+
+def rises(wf: Waveform, name: str) -> list[int]:
+    """Rising edges of a signal, except one in the window's last cycle (its sync would
+    fall outside the window)."""
+    return [e.cycle for e in wf.edges(name) if e.level and e.cycle < wf.cycles - 1]
 
 
 def start(inst: ScpiClient, *commands: str) -> None:
@@ -228,3 +235,125 @@ def test_random_settings_are_emitted_exactly(
     assert {f - r for r, f in b} == {width}
     assert {r2 - r1 for (r1, _), (r2, _) in zip(a, a[1:], strict=False)} == {period}
     assert gaps(a[:-1], b) == {gap}
+
+
+def test_sync_marks_the_train_start_and_optionally_every_pulse(
+    inst: ScpiClient, vb: VirtualBoard
+) -> None:
+    inst.command("SOUR1:FREQ 1kHz;:OUTP1 ON")
+    cap = vb.start_capture(0.03)
+    inst.command("OUTP:GLOB ON")
+    wf = cap.result()
+    a = wf.pulses("ch1_a")
+    sync = wf.pulses("sync")
+    assert len(a) >= 5
+    # one sync pulse, 1 us long, 1 cycle after the first phase of the train's first pulse
+    assert sync == [(a[0][0] + 1, a[0][0] + 1 + 125)]
+    inst.command("OUTP:GLOB OFF;:OUTP:SYNC:MODE PULS;:OUTP:GLOB ON")
+    wf = vb.capture(0.01)
+    assert len(rises(wf, "ch1_a")) >= 8
+    assert rises(wf, "sync") == [r + 1 for r in rises(wf, "ch1_a")]
+
+
+def test_sync_follows_the_chosen_lead_and_its_polarity(inst: ScpiClient, vb: VirtualBoard) -> None:
+    inst.command("SOUR3:FREQ 1kHz;:SOUR3:PULS:POL INV;:SOUR3:DEL 100us;:OUTP3 ON;:OUTP1 ON")
+    inst.command("OUTP:SYNC:SOUR 3;MODE PULS")
+    inst.command("OUTP:GLOB ON")
+    wf = vb.capture(0.01)
+    first_phase = rises(wf, "ch3_b")  # inverted: the first phase is on pin B
+    assert len(first_phase) >= 8
+    assert rises(wf, "sync") == [r + 1 for r in first_phase]
+
+
+def test_sync_off(inst: ScpiClient, vb: VirtualBoard) -> None:
+    inst.command("OUTP:SYNC OFF;:SOUR1:FREQ 1kHz;:OUTP1 ON;:OUTP:GLOB ON")
+    wf = vb.capture(0.01)
+    assert wf.pulses("ch1_a") and wf.edges("sync") == []
+
+
+def assert_stopped_after(wf: Waveform, cause: int, a: list[tuple[int, int]]) -> None:
+    """The firmware stops a lead by dropping its ARM line once it has seen `cause`: no pulse
+    starts after that, the pulse in flight ends whole, and the reaction is one main-loop
+    pass (on a loaded machine the virtual board's transport adds to it: bounded loosely)."""
+    arm_fall = [e.cycle for e in wf.edges("arm1") if not e.level]
+    assert arm_fall and cause < arm_fall[0] < cause + STOP_LATENCY
+    assert a[-1][0] < arm_fall[0]
+    assert {f - r for r, f in a} == {200 * US}
+
+
+def _external(inst: ScpiClient, mode: str, *setup: str) -> None:
+    inst.command("TRIG:SOUR EXT;MODE %s" % mode)
+    for c in setup:
+        inst.command(c)
+    inst.command("OUTP:GLOB ON")
+
+
+def test_external_trigger_starts_every_lead_on_the_edge(
+    inst: ScpiClient, vb: VirtualBoard
+) -> None:
+    _external(
+        inst, "NORM", "SOUR1:FREQ 1kHz;:SOUR1:TRA:DUR 5ms;:OUTP1 ON", "SOUR2:DEL 1ms;:OUTP2 ON"
+    )
+    idle = vb.capture(0.01)
+    assert idle.edges("ch1_a") == []  # armed, waiting for the trigger
+    cap = vb.start_capture(0.03)
+    vb.trigger(0.001)
+    wf = cap.result()
+    edge = [e.cycle for e in wf.edges("trigger") if e.level][0]
+    a1, a2 = wf.pulses("ch1_a"), wf.pulses("ch2_a")
+    assert len(a1) == 5  # 5 ms at 1 kHz
+    # constant latency from the trigger edge: PIO wait, then the pulse-start segment
+    latency = a1[0][0] - edge
+    assert 0 < latency < 20
+    assert a2[0][0] - a1[0][0] == 1000 * US  # lead 2's delay, exactly
+
+
+def test_normal_mode_retriggers_after_the_train(inst: ScpiClient, vb: VirtualBoard) -> None:
+    _external(inst, "NORM", "SOUR1:FREQ 1kHz;:SOUR1:TRA:DUR 3ms;:OUTP1 ON")
+    for _ in range(3):
+        cap = vb.start_capture(0.03)
+        vb.trigger(0.001)
+        assert len(cap.result().pulses("ch1_a")) == 3
+
+
+def test_toggle_mode_second_edge_stops(inst: ScpiClient, vb: VirtualBoard) -> None:
+    _external(inst, "TOGG", "SOUR1:FREQ 1kHz;:OUTP1 ON")
+    cap = vb.start_capture(0.08)
+    vb.trigger(0.001)
+    import time as _t
+
+    _t.sleep(0.03)
+    vb.trigger(0.001)
+    wf = cap.result()
+    edges = [e.cycle for e in wf.edges("trigger") if e.level]
+    a = wf.pulses("ch1_a")
+    assert len(edges) == 2 and a
+    assert a[0][0] > edges[0]
+    assert_stopped_after(wf, edges[1], a)
+
+
+def test_gated_mode_runs_while_high(inst: ScpiClient, vb: VirtualBoard) -> None:
+    _external(inst, "GAT", "SOUR1:FREQ 1kHz;:OUTP1 ON")
+    cap = vb.start_capture(0.06)
+    vb.trigger(0.02)  # high for 20 ms
+    wf = cap.result()
+    high = [e.cycle for e in wf.edges("trigger")]
+    a = wf.pulses("ch1_a")
+    assert len(high) == 2 and a
+    assert high[0] < a[0][0]
+    assert_stopped_after(wf, high[1], a)
+
+
+def test_bus_trigger(inst: ScpiClient, vb: VirtualBoard) -> None:
+    inst.command("TRIG:SOUR BUS;:SOUR1:FREQ 1kHz;:SOUR1:TRA:DUR 4ms;:OUTP1 ON;:OUTP:GLOB ON")
+    assert vb.capture(0.01).edges("ch1_a") == []
+    cap = vb.start_capture(0.02)
+    inst.command("*TRG")
+    assert len(cap.result().pulses("ch1_a")) == 4
+
+
+def test_trigger_source_cannot_change_while_output_on(inst: ScpiClient) -> None:
+    inst.command("OUTP:GLOB ON")
+    inst.write("TRIG:SOUR EXT")
+    assert [c for c, _ in inst.errors()] == [-221]
+    assert inst.query("TRIG:SOUR?") == "IMM"

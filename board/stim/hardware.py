@@ -26,6 +26,8 @@ class Hardware:
         self.interlock = m.Pin(pins.INTERLOCK, m.Pin.IN, m.Pin.PULL_DOWN)
         self.trigger = m.Pin(pins.TRIGGER, m.Pin.IN, m.Pin.PULL_DOWN)
         self.trigger_pin = pins.TRIGGER
+        self._rises = 0
+        self.trigger.irq(handler=self._on_rise, trigger=m.Pin.IRQ_RISING)
         self.i2c = m.I2C(pins.I2C_ID, scl=m.Pin(pins.I2C_SCL), sda=m.Pin(pins.I2C_SDA))
         self.dac = Mcp4728(self.i2c, pins.DAC_ADDR)
         self.leads = [
@@ -34,6 +36,15 @@ class Hardware:
         ]
         self.engine = Engine(m.mem32, self.leads, self.arm, rp2_mod, pins.SYNC)
         self.rest()
+
+    def _on_rise(self, pin):
+        self._rises += 1  # an IRQ only counts: no allocation, no work
+
+    def take_trigger_rises(self):
+        """Rising edges of the trigger input since the last call."""
+        n = self._rises
+        self._rises = 0
+        return n
 
     def uid(self):
         return "".join("%02x" % b for b in self.machine.unique_id())

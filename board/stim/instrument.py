@@ -133,12 +133,23 @@ class Instrument:
         if not self.global_on or self.trig_source != EXTERNAL:
             return
         leads = [ld for ld in self.leads if ld.enabled]
-        action = self.trigger.update(self.hw.trigger.value(), now, self._train_ms(leads))
+        rises = self.hw.take_trigger_rises()
+        action = self.trigger.update(rises, self.hw.trigger.value(), now, self._train_ms(leads))
         if action == "arm":
             self._start(leads, trigger=True)
+            self.hw.take_trigger_rises()
             self.trigger.armed(now)
         elif action == "stop":
             self._stop_leads([ld for ld in leads if ld.running])
+
+    def _arm_external(self, leads):
+        """Arm now if the trigger input is low, so the next edge is never missed; else as
+        soon as it goes low."""
+        self.trigger.begin(self.now)
+        if not self.hw.trigger.value():
+            self._start(leads, trigger=True)
+            self.hw.take_trigger_rises()  # count only edges from now on
+            self.trigger.armed(self.now)
 
     def _train_ms(self, leads):
         """How long a triggered train plays (0 if any lead runs for ever)."""
@@ -347,7 +358,7 @@ class Instrument:
             if self.trig_source == IMMEDIATE:
                 self._start(leads)
             elif self.trig_source == EXTERNAL:
-                self.trigger.begin(self.now)
+                self._arm_external(leads)
             else:
                 self._start(leads, go=False)  # *TRG starts them
         else:

@@ -43,6 +43,10 @@ OUTPUT_NAMES = (
     ("ch4_a", 8),
     ("ch4_b", 9),
     ("sync", 10),
+    ("arm1", 11),
+    ("arm2", 12),
+    ("arm3", 13),
+    ("arm4", 14),
     ("led", 25),
 )
 # Inputs a capture records too, so it shows what started or stopped a train.

@@ -9,7 +9,9 @@ leads again for the next edge:
 - TOGGle: an edge starts it, the next edge stops it;
 - GATed: it runs while the input is high.
 
-`update(level, now, train_ms)` returns "arm", "stop" or None; the caller acts on it.
+`update(rises, level, now, train_ms)` returns "arm", "stop" or None; the caller acts on it.
+`rises` counts the input's rising edges since the last call (from a pin IRQ that only counts),
+so an edge shorter than the main loop's poll is never missed.
 """
 
 from stim.safety import ticks_diff
@@ -24,7 +26,6 @@ class TriggerControl:
     def __init__(self):
         self.mode = NORMAL
         self.state = IDLE
-        self._level = 0
         self._since = 0
 
     def begin(self, now):
@@ -39,17 +40,16 @@ class TriggerControl:
         self.state = ARMED
         self._since = now
 
-    def update(self, level, now, train_ms):
-        rise = level and not self._level
-        fall = self._level and not level
-        self._level = level
+    def update(self, rises, level, now, train_ms):
         st = self.state
-        if st == ARMED and rise:
+        if st == ARMED and rises:
+            # The PIO started the train on the first of these edges.
             self.state = RUNNING
             self._since = now
-            return None
+            rises -= 1
+            st = RUNNING
         if st == RUNNING:
-            if (self.mode == TOGGLE and rise) or (self.mode == GATED and fall):
+            if (self.mode == TOGGLE and rises) or (self.mode == GATED and not level):
                 return self._stop(now)
             if self.mode == NORMAL and train_ms and ticks_diff(now, self._since) >= train_ms:
                 return self._stop(now)

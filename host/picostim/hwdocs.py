@@ -33,6 +33,7 @@ from typing import Any
 
 import schemdraw
 from schemdraw import elements as elm
+from schemdraw.backends import svg as svg_backend
 from schemdraw.segments import Segment, SegmentCircle, SegmentPoly, SegmentText
 
 from picostim.pinmap import PINS, PINS_FILE
@@ -131,11 +132,22 @@ class Signal:
 
 
 #: Pin-map names that are not GPIOs of their own.
-_NOT_GPIO = {"I2C_ID", "DAC_ADDR", "OUTPUT_NAMES"}
+_NOT_GPIO = {"I2C_ID", "DAC_ADDR"}
 _DESCRIBED = {
     "LEAD_A", "LEAD_B", "SYNC", "ARM", "TRIGGER", "INTERLOCK", "BUTTON", "I2C_SDA", "I2C_SCL",
     "LED",
 } | _NOT_GPIO  # fmt: skip
+
+
+def name_tables(pins: Mapping[str, Any] = PINS) -> dict[str, tuple[tuple[str, int], ...]]:
+    """The pin map's naming tables (OUTPUT_NAMES, ...): tuples of (name, GPIO) pairs."""
+    return {
+        key: value
+        for key, value in pins.items()
+        if isinstance(value, tuple)
+        and value
+        and all(isinstance(e, tuple) and len(e) == 2 and isinstance(e[0], str) for e in value)
+    }
 
 
 def lead_count(pins: Mapping[str, Any] = PINS) -> int:
@@ -144,10 +156,11 @@ def lead_count(pins: Mapping[str, Any] = PINS) -> int:
 
 def signals(pins: Mapping[str, Any] = PINS) -> list[Signal]:
     """Every GPIO the pin map uses, with what it means; fails on a name it does not describe."""
-    unknown = sorted(set(pins) - _DESCRIBED)
+    tables = name_tables(pins)
+    unknown = sorted(set(pins) - _DESCRIBED - set(tables))
     if unknown:
         raise ValueError(f"the pin map has names hwdocs does not describe: {unknown}")
-    names = {gpio: name for name, gpio in pins["OUTPUT_NAMES"]}
+    names = {gpio: name for table in tables.values() for name, gpio in table}
     bus, addr = pins["I2C_ID"], pins["DAC_ADDR"]
     out: list[Signal] = []
     for i, (a, b) in enumerate(zip(pins["LEAD_A"], pins["LEAD_B"], strict=True)):
@@ -173,14 +186,15 @@ def signals(pins: Mapping[str, Any] = PINS) -> list[Signal]:
             pins["SYNC"],
             "out",
             "gate",
-            "rising edge = a pulse train starts (scope trigger); low = idle",
+            f"scope trigger: a {_us(SYNC_PULSE_S)} high pulse as the sync source lead's phase A starts (first "
+            "pulse of a train, or every pulse with OUTP:SYNC:MODE PULS); low otherwise",
             pull=("down", "R100K"),
         )
     )
     for i, gpio in enumerate(pins["ARM"]):
         out.append(
             Signal(
-                f"arm{i + 1}",
+                names.get(gpio, f"arm{i + 1}"),
                 f"ARM[{i}]",
                 gpio,
                 "out",
@@ -193,7 +207,7 @@ def signals(pins: Mapping[str, Any] = PINS) -> list[Signal]:
         )
     out += [
         Signal(
-            "trigger",
+            names.get(pins["TRIGGER"], "trigger"),
             "TRIGGER",
             pins["TRIGGER"],
             "in",
@@ -203,7 +217,7 @@ def signals(pins: Mapping[str, Any] = PINS) -> list[Signal]:
             pull=("down", "R10K"),
         ),
         Signal(
-            "interlock",
+            names.get(pins["INTERLOCK"], "interlock"),
             "INTERLOCK",
             pins["INTERLOCK"],
             "in",
@@ -214,7 +228,7 @@ def signals(pins: Mapping[str, Any] = PINS) -> list[Signal]:
             pull=("down", "R10K"),
         ),
         Signal(
-            "button",
+            names.get(pins["BUTTON"], "button"),
             "BUTTON",
             pins["BUTTON"],
             "in",
@@ -223,7 +237,7 @@ def signals(pins: Mapping[str, Any] = PINS) -> list[Signal]:
             internal_pull="up",
         ),
         Signal(
-            "i2c_sda",
+            names.get(pins["I2C_SDA"], "i2c_sda"),
             "I2C_SDA",
             pins["I2C_SDA"],
             "in/out",
@@ -232,7 +246,7 @@ def signals(pins: Mapping[str, Any] = PINS) -> list[Signal]:
             pull=("up", "R4K7"),
         ),
         Signal(
-            "i2c_scl",
+            names.get(pins["I2C_SCL"], "i2c_scl"),
             "I2C_SCL",
             pins["I2C_SCL"],
             "out",
@@ -240,7 +254,9 @@ def signals(pins: Mapping[str, Any] = PINS) -> list[Signal]:
             f"I2C{bus} clock to the MCP4728 DAC (open drain)",
             pull=("up", "R4K7"),
         ),
-        Signal("led", "LED", pins["LED"], "out", "led", "high = status LED on"),
+        Signal(
+            names.get(pins["LED"], "led"), "LED", pins["LED"], "out", "led", "high = status LED on"
+        ),
     ]
     return out
 
@@ -273,9 +289,15 @@ def check_pinmap(pins: Mapping[str, Any] = PINS) -> list[str]:
         problems.append(f"I2C_SDA/I2C_SCL are not SDA/SCL pins of I2C{pins['I2C_ID']}")
     if not 0x60 <= pins["DAC_ADDR"] <= 0x67:
         problems.append("DAC_ADDR is not an MCP4728 address (0x60-0x67)")
-    expected = {s.name: s.gpio for s in sigs if s.kind == "gate" and not s.key.startswith("ARM")}
-    if dict(pins["OUTPUT_NAMES"]) != expected:
-        problems.append("OUTPUT_NAMES does not name exactly the LEAD_A, LEAD_B and SYNC pins")
+    used = {s.gpio for s in sigs}
+    pairs = [pair for table in name_tables(pins).values() for pair in table]
+    if len({n for n, _ in pairs}) != len(pairs) or len({g for _, g in pairs}) != len(pairs):
+        problems.append("the naming tables repeat a name or a GPIO")
+    if not {g for _, g in pairs} <= used:
+        problems.append("a naming table names a GPIO the pin map does not use")
+    captured = {s.gpio for s in sigs if s.key.startswith(("LEAD_", "SYNC"))}
+    if not captured <= set(dict(pins["OUTPUT_NAMES"]).values()):
+        problems.append("OUTPUT_NAMES must name every LEAD_A, LEAD_B and SYNC pin")
     return problems
 
 
@@ -924,12 +946,12 @@ def erc(nl: Netlist, pins: Mapping[str, Any] = PINS) -> list[str]:
         types = [nl.pin(n).type for n in nodes]
         if len(set(nodes)) < 2:
             problems.append(f"net {net} has a single pin")
-        push = {ref for (ref, key), t in zip(nodes, types, strict=True) if t is P.OUT}
+        # Push-pull outputs: any two fight. Power outputs: the pins of one part are one source.
+        push = [f"{ref}.{key}" for (ref, key), t in zip(nodes, types, strict=True) if t is P.OUT]
         power = {ref for (ref, key), t in zip(nodes, types, strict=True) if t is P.PWR_OUT}
-        if len(push | power) > 1 or (push and power):
-            problems.append(
-                f"net {net}: outputs drive outputs ({', '.join(sorted(push | power))})"
-            )
+        if len(push) + len(power) > 1:
+            who = ", ".join(sorted(push) + sorted(power))
+            problems.append(f"net {net}: outputs drive outputs ({who})")
         if push and P.OD in types:
             problems.append(f"net {net}: a push-pull output fights an open-drain pin")
         if P.IN in types and not driven(net):
@@ -1095,7 +1117,7 @@ class Sheet:
     def __init__(self) -> None:
         self.segs: list[Any] = []
         self.d = schemdraw.Drawing(canvas="svg", show=False)
-        self.d.config(fontsize=9, lw=1.1, font="sans-serif", margin=0.5)
+        self.d.config(fontsize=9, lw=1.1, font="sans-serif", margin=0.5, bgcolor="white")
 
     def line(self, *pts: tuple[float, float], color: str = "black", lw: float = 1.1) -> None:
         self.segs.append(Segment(list(pts), color=color, lw=lw))
@@ -1140,13 +1162,16 @@ class Sheet:
         self.d.add(e)
 
     def svg(self, comment: str) -> str:
-        old = schemdraw.svgconfig.text
+        # Plain <text> elements and schemdraw's own text-size estimate, so the files do not
+        # depend on whether an optional font package (ziamath) happens to be installed.
+        old = schemdraw.svgconfig.text, svg_backend.ziamath
         schemdraw.svgconfig.text = "text"
+        svg_backend.ziamath = None
         try:
             self.d.add(_Art(self.segs).at((0, 0)).theta(0))
             data = self.d.get_imagedata("svg").decode()
         finally:
-            schemdraw.svgconfig.text = old
+            schemdraw.svgconfig.text, svg_backend.ziamath = old
         head, sep, rest = data.partition(">")
         return f"{head}{sep}<!-- {comment} -->{rest}\n"
 
@@ -1298,6 +1323,20 @@ def two_cell(nl: Netlist, part: Part) -> Cell:
     return Cell(w, h, draw)
 
 
+def mosfet(sh: Sheet, gx: float, yc: float) -> tuple[float, float, float]:
+    """An N-channel MOSFET, gate lead from (gx, yc - 0.25); returns (x, drain y, source y)."""
+    xp, xc, xd = gx + 0.45, gx + 0.57, gx + 0.9
+    sh.line((gx, yc - 0.25), (xp, yc - 0.25))
+    sh.line((xp, yc - 0.35), (xp, yc + 0.35))
+    for y0 in (0.4, 0.1, -0.2):
+        sh.line((xc, yc + y0), (xc, yc + y0 - 0.2))
+    sh.line((xc, yc + 0.3), (xd, yc + 0.3), (xd, yc + 0.9))
+    sh.line((xc, yc - 0.3), (xd, yc - 0.3), (xd, yc - 0.9))
+    sh.line((xd, yc), (xd, yc - 0.3))
+    sh.segs.append(Segment([(xd, yc), (xc, yc)], arrow="->", arrowwidth=0.12, arrowlength=0.15))
+    return (xd, yc + 0.9, yc - 0.9)
+
+
 def nfet_cell(nl: Netlist, part: Part) -> Cell:
     nets = {k: nl.net_of(part.ref, k) or "" for k in ("G", "D", "S")}
     w = tw(nets["G"], 8) + 1.9
@@ -1306,17 +1345,7 @@ def nfet_cell(nl: Netlist, part: Part) -> Cell:
     def draw(sh: Sheet, x: float, y: float) -> None:
         gx = x + tw(nets["G"], 8) + 0.15
         yc = y - 1.5
-        xp, xc, xd = gx + 0.45, gx + 0.57, gx + 0.9
-        sh.line((gx, yc - 0.25), (xp, yc - 0.25))
-        sh.line((xp, yc - 0.35), (xp, yc + 0.35))
-        for y0 in (0.4, 0.1, -0.2):
-            sh.line((xc, yc + y0), (xc, yc + y0 - 0.2))
-        sh.line((xc, yc + 0.3), (xd, yc + 0.3), (xd, yc + 0.9))
-        sh.line((xc, yc - 0.3), (xd, yc - 0.3), (xd, yc - 0.9))
-        sh.line((xd, yc), (xd, yc - 0.3))
-        sh.segs.append(
-            Segment([(xd, yc), (xc, yc)], arrow="->", arrowwidth=0.12, arrowlength=0.15)
-        )
+        xd = mosfet(sh, gx, yc)[0]
         sh.text((gx - 0.08, yc - 0.25), nets["G"], 8, "right", "center", _net_color(nets["G"]))
         sh.text((xd, yc + 0.98), nets["D"], 8, "center", "bottom", _net_color(nets["D"]))
         sh.text((xd, yc - 0.98), nets["S"], 8, "center", "top", _net_color(nets["S"]))
@@ -1459,6 +1488,8 @@ def schematic_svg(nl: Netlist, pins: Mapping[str, Any] = PINS) -> str:
             "#fff8f0",
         )
         y -= h + 0.5
+    h = how_a_lead_works(sh, nl, x, y)
+    y -= h + 0.5
     notes = [
         "How a lead works. The MCP4728 channel sets V(DAC) = code x 0.5 mV (2.048 V reference, "
         "gain 1). The op amp unit drives the MOSFET until the sense resistor (3 x 1 kohm 0.1 % "
@@ -1478,6 +1509,101 @@ def schematic_svg(nl: Netlist, pins: Mapping[str, Any] = PINS) -> str:
     for i, line in enumerate(notes):
         sh.text((x, y - 0.45 * i), line, 9, va="top")
     return sh.svg(f"Generated from {_rel(PINS_FILE)} by `{REGEN}`: do not edit.")
+
+
+def how_a_lead_works(sh: Sheet, nl: Netlist, x: float, y: float) -> float:
+    """Lead 1's output stage wired out as a circuit, from its netlist parts; returns height."""
+    lead = [p for p in nl.parts.values() if p.group == "lead1"]
+
+    def ref(key: str, role: str | None = None) -> str:
+        return next(p.ref for p in lead if p.spec_key == key and role in (None, p.role))
+
+    sw, q, rg = ref("DG412"), ref("NFET"), ref("R100")
+    rs = [p.ref for p in lead if p.spec_key == "R1K_P1"]
+    iso, gate, term = ref("ISO7741F"), ref("AND2"), ref("TERM2")
+    dac = next(p.ref for p in nl.parts.values() if p.spec_key == "MCP4728")
+    opa = next(p.ref for p in nl.parts.values() if p.spec_key == "OPA4197")
+    h = 11.0
+    sh.rect(x, y, x + SHEET_W, y - h, color="#b35900", fill="#fffdf8", lw=1.4, ls="--")
+    sh.text(
+        (x + 0.3, y - 0.35),
+        "How a lead works: lead 1's output stage drawn out (leads 2-4 are alike; all on GND_ISO)",
+        11,
+        color="#b35900",
+    )
+    L, R = x + 15.0, x + 20.0
+    T, M, B = y - 1.6, y - 3.9, y - 6.0
+    xm = (L + R) / 2
+    sh.line((L, T), (R, T))
+    _supply(sh, xm, T, "+12V_ISO", True)
+    sh.line((L, B), (R, B))
+    for (x0, y0, y1), name, ph in (
+        ((L, T, M), "S1", "PH1"),
+        ((R, T, M), "S2", "PH2"),
+        ((L, M, B), "S3", "PH2"),
+        ((R, M, B), "S4", "PH1"),
+    ):
+        sh.element(elm.Switch().endpoints((x0, y0), (x0, y1)))
+        side = -1 if x0 == L else 1
+        ha = "right" if side < 0 else "left"
+        sh.text((x0 + side * 0.45, (y0 + y1) / 2 + 0.15), f"{sw} {name}", 8, ha)
+        sh.text(
+            (x0 + side * 0.45, (y0 + y1) / 2 - 0.15),
+            f"closed while {ph}",
+            7,
+            ha,
+            "center",
+            "#b35900",
+        )
+    sh.element(elm.Resistor().endpoints((L, M), (R, M)))
+    for xx, name, side in ((L, "E+", -1), (R, "E-", 1)):
+        sh.circle((xx, M), 0.07, fill="black")
+        sh.text((xx + side * 0.2, M), name, 10, "right" if side < 0 else "left")
+    sh.text((xm, M - 0.35), f"test load on {term} (e.g. 1 kohm)", 8, "center", "top")
+    sh.circle((xm, B), 0.07, fill="black")
+    sh.text((xm + 0.1, B + 0.1), "L1_SINK", 8, color="#b35900", va="bottom")
+    xd, yd, ys = mosfet(sh, xm - 0.9, B - 1.8)
+    sh.line((xm, B), (xd, yd))
+    sh.text((xd + 0.15, B - 1.8), q, 8)
+    # Sense resistors: three in parallel from the source to GND_ISO.
+    sh.circle((xd, ys), 0.07, fill="black")
+    xs = [xd + 0.9 * i for i in range(len(rs))]
+    sh.line((xd, ys), (xs[-1], ys))
+    yb = ys - 1.3
+    for xx, r in zip(xs, rs, strict=True):
+        sh.element(elm.Resistor().endpoints((xx, ys), (xx, yb)).scale(0.6))
+        sh.text((xx + 0.2, ys - 0.3), r, 7)
+    sh.line((xd, yb), (xs[-1], yb))
+    _supply(sh, xd, yb, "GND_ISO", False)
+    sh.text((xs[-1] + 0.3, ys - 0.8), "3 x 1 kohm 0.1 %\n= 333.3 ohm", 7, va="center")
+    # The op amp unit: + from the DAC, - from the sense node, out through the gate resistor.
+    gy = B - 1.8 - 0.25
+    op = elm.Opamp(leads=True).flip().anchor("out").at((xm - 3.8, gy)).right().scale(0.8)
+    sh.element(op)
+    outp, inp, inm = op.absanchors["out"], op.absanchors["in2"], op.absanchors["in1"]
+    sh.element(elm.Resistor().endpoints((outp[0], outp[1]), (xm - 0.9, gy)).scale(0.6))
+    sh.text(((outp[0] + xm - 0.9) / 2, gy + 0.3), rg, 7, "center", "bottom")
+    sh.line((inp[0], inp[1]), (inp[0] - 1.2, inp[1]))
+    sh.text((inp[0] - 1.3, inp[1]), f"L1_DAC ({dac} VOUTA)", 8, "right", color="#b35900")
+    fb_x, fb_y = inm[0] - 0.5, gy - 1.2
+    sh.line(
+        (inm[0], inm[1]), (fb_x, inm[1]), (fb_x, fb_y), (xd - 0.5, fb_y), (xd - 0.5, ys), (xd, ys)
+    )
+    center = op.absanchors["center"]
+    sh.text((center[0], gy + 1.0), f"{opa} unit A", 8, "center", "bottom")
+    # The gate chain.
+    tx = x + 0.4
+    lines = [
+        f"ch1_a, ch1_b, arm1 (Pico) -> {iso} ISO7741F -> L1_A, L1_B, L1_ARM",
+        f"{gate}: PH1 = L1_A AND L1_ARM, PH2 = L1_B AND L1_ARM",
+        "phase 1: S1 + S4 closed: I flows E+ -> load -> E-",
+        "phase 2: S2 + S3 closed: I flows E- -> load -> E+",
+        "rest (both gates low, or ARM low): all four open",
+        "I = V(DAC) / 333.3 ohm = code x 1.5 uA (max 6.14 mA)",
+    ]
+    for i, line in enumerate(lines):
+        sh.text((tx, y - 1.2 - 0.42 * i), line, 9)
+    return h
 
 
 # --------------------------------------------------------------------------- pinout
@@ -1682,10 +1808,12 @@ def pinout_md(nl: Netlist, pins: Mapping[str, Any] = PINS) -> str:
 
 # --------------------------------------------------------------------------- scope wiring
 
-#: The firmware's default pulse (SOURce<n>:PULSe:WIDTh, :GAP, :FREQuency at *RST).
+#: The firmware's default pulse (SOURce<n>:PULSe:WIDTh, :GAP, :FREQuency at *RST) and the
+#: length of its sync pulse.
 DEFAULT_WIDTH_S = 200e-6
 DEFAULT_GAP_S = 50e-6
 DEFAULT_FREQ_HZ = 20.0
+SYNC_PULSE_S = 1e-6
 
 
 def _us(s: float) -> str:
@@ -1720,7 +1848,7 @@ def scope_wiring_md(pins: Mapping[str, Any] = PINS) -> str:
         f"| CH1 | `{a.name}` | {where(a)} | {gnd(a)} | lead 1 phase A (first phase) |",
         f"| CH2 | `{b.name}` | {where(b)} | {gnd(b)} | lead 1 phase B (second phase) |",
         f"| CH3 (4-channel scope) or EXT TRIG | `{sync.name}` | {where(sync)} | {gnd(sync)} | "
-        "sync: rises as a pulse train starts |",
+        f"sync: a {_us(SYNC_PULSE_S)} pulse as lead 1's phase A starts |",
         f"| CH4 (4-channel scope) | `{arm.name}` | {where(arm)} | {gnd(arm)} | lead 1 armed "
         "(high while the lead may pulse) |",
         "",
@@ -1758,9 +1886,14 @@ def scope_wiring_md(pins: Mapping[str, Any] = PINS) -> str:
         "",
         "```",
         "*RST",
+        "OUTP:SYNC:MODE PULS",
         "OUTP1 ON",
         "OUTP:GLOB ON",
         "```",
+        "",
+        "`OUTP:SYNC:MODE PULS` makes the sync fire at every pulse of its source lead (lead 1, "
+        "`OUTP:SYNC:SOUR`), which gives a steady display; by default (`TRA`) it fires only at "
+        "the first pulse of each train.",
         "",
         f"The default pulse is biphasic: phase A {_us(DEFAULT_WIDTH_S)}, a {_us(DEFAULT_GAP_S)} "
         f"gap, phase B {_us(DEFAULT_WIDTH_S)} ({_us(pulse)} in all), repeated at "
@@ -1777,8 +1910,8 @@ def scope_wiring_md(pins: Mapping[str, Any] = PINS) -> str:
         f"| zoomed out | 10 ms/div: two pulses {period_ms:g} ms apart |",
         f"| trigger | edge, rising, source `{sync.name}` (CH3 or EXT), level 1.6 V (half of "
         "3.3 V) |",
-        "| trigger mode | Normal; Single to catch the start of one train. The sync marks train "
-        f"starts only: to watch a running train, trigger on `{a.name}` (CH1) rising at 1.6 V |",
+        "| trigger mode | Normal. With the sync in its default train mode use Single to catch "
+        f"the start of one train; without a sync, trigger on `{a.name}` (CH1) rising at 1.6 V |",
         "| acquisition | at least 1 MSa/s for the 200 us phases; 250 MSa/s or more to see the "
         "8 ns timing steps |",
         "",
@@ -1942,6 +2075,16 @@ def readme_md(pins: Mapping[str, Any] = PINS) -> str:
         "scale.",
         "- Biphasic output: a DG412 quad switch per lead is an H-bridge; phase A (gated by ARM) "
         "closes S1 and S4, phase B closes S2 and S3, reversing the current through the load.",
+        "",
+        "## Wokwi",
+        "",
+        "[wokwi/diagram.json](wokwi/diagram.json) wires a simulated Pico for wokwi.com: start a "
+        "MicroPython project for the Raspberry Pi Pico, replace its `diagram.json` with this "
+        "one and add the firmware files of `board/`. An LED shows each output gate (red: phase "
+        "A, blue: phase B, yellow: sync, green: ARM), the slide switch is the interlock loop "
+        "(right: closed), the green button is on/off and the yellow one the external trigger.",
+        "",
+        "## Electrical rule check",
         "",
         "The netlist model in `hwdocs.py` types every pin (input, output, open drain, power, "
         "passive); its electrical rule check reports unconnected pins, outputs driving outputs, "
