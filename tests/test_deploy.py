@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -83,6 +84,29 @@ def test_a_new_image_holds_the_board_dir_firmware(tmp_path: Path) -> None:
     firmware = board_copy(tmp_path, "9.9.2")
     with VirtualBoard(board_dir=firmware, flash=tmp_path / "flash.img") as vb:
         assert idn_version(vb.port) == "9.9.2"
+
+
+def test_sim_keeps_its_flash_image_across_runs(tmp_path: Path) -> None:
+    image, link, note = tmp_path / "flash.img", tmp_path / "ps", tmp_path / "note.txt"
+    note.write_text("kept in flash\n")
+    for run in range(2):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "picostim.cli", "sim", "--flash", str(image)]
+            + ["--link", str(link), "--no-panel"],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert proc.stdout is not None
+            assert proc.stdout.readline().strip() == str(link)
+            if run == 0:
+                mpremote(str(link), "fs", "cp", str(note), ":note.txt")
+            else:
+                assert mpremote(str(link), "fs", "cat", ":note.txt") == "kept in flash\n"
+        finally:
+            proc.send_signal(signal.SIGINT)
+            assert proc.wait(10) == 0
+    assert image.stat().st_size == 1408 * 1024
 
 
 def test_flash_reports_a_bad_port_clearly(tmp_path: Path) -> None:

@@ -136,6 +136,18 @@ def test_soft_reset_command_leaves_outputs_at_rest(board: VirtualBoard) -> None:
     assert [sm for sm in chip["sms"] if sm["enabled"]] == []
 
 
+def test_boot_py_rests_what_a_script_left_driven(board: VirtualBoard) -> None:
+    """A soft reset keeps pin levels; the firmware's boot.py, run at every start, rests them."""
+    lead = PINS["LEAD_A"][0]
+    mpremote(
+        board.port, "exec", "import machine\nmachine.Pin(%d, machine.Pin.OUT, value=1)" % lead
+    )
+    wait_until(lambda: board.levels()[lead] == 1)
+    mpremote(board.port, "soft-reset")
+    wait_until(lambda: board.levels()[lead] == 0)
+    assert_at_rest(board)
+
+
 def test_ctrl_c_stops_main_py_with_outputs_at_rest(board: VirtualBoard) -> None:
     board.power_cycle()
     start_pulses(board.port, board)

@@ -587,8 +587,6 @@ def test_fast_forward_equals_stepping_on_pulses(segments, delay, clkdiv, chunks,
 
     slow, fast = _run_both(build, 60_000, chunks)
     _assert_same(slow, fast)
-    loaded = segments if ring else segments[:4]
-    assert fast.edges or all(pins == 0 for pins, _ in loaded)
 
 
 @settings(max_examples=40, deadline=None)

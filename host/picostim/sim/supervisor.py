@@ -227,8 +227,7 @@ class Supervisor:
         main.py, the supervisor then enters the raw REPL and shows its banner.
         """
         self._hold_input()
-        self._boot_raw = not run_main
-        self._repl_raw = False
+        self._boot_raw = self._repl_raw = not run_main
         self._tail = b""
         with self._out_lock:
             self._hide = bytearray() if self._boot_raw else None
@@ -533,6 +532,8 @@ class Supervisor:
                 self._ev_busy = bool(pending)
         finally:
             self._ev_busy = False
+            if self._ev_fd == ev_r:
+                self._ev_fd = None  # settle() must not ask a closed (or reused) fd
             os.close(ev_r)
 
     def _event_line(self, raw: bytes) -> None:
