@@ -16,6 +16,7 @@ from stim.linebuf import LineBuffer
 from stim.serial_port import SerialPort
 
 _POLL_MS = 2  # longest wait for serial input: bounds button/interlock polling latency
+_GC_MS = 1000  # collect garbage at least this often, in a quiet moment of the loop
 WATCHDOG_MS = 1000  # a main loop stuck this long resets the board into the rest state
 _WATCHDOG_CTRL_CLR = 0x4005B000  # WATCHDOG CTRL, atomic clear alias
 _WATCHDOG_ENABLE = 1 << 30
@@ -38,6 +39,7 @@ def run(hw=None, port=None, reserve=None):
     try:
         inst.boot(time.ticks_ms())
         wdt = machine.WDT(timeout=WATCHDOG_MS)
+        last_gc = time.ticks_ms()
         while True:
             wdt.feed()
             port.wait(_POLL_MS)
@@ -47,7 +49,12 @@ def run(hw=None, port=None, reserve=None):
                     reply = inst.execute(item, time.ticks_ms())
                     if reply is not None:
                         port.write_line(reply)
-            inst.service(time.ticks_ms())
+            now = time.ticks_ms()
+            inst.service(now)
+            if not data and time.ticks_diff(now, last_gc) >= _GC_MS:
+                # Collect while idle, so garbage never piles up into a fragmented heap.
+                gc.collect()
+                last_gc = now
     finally:
         # Outputs to rest on every way out; KeyboardInterrupt and SystemExit still propagate.
         hw.rest()

@@ -10,6 +10,7 @@ the same PIO cycle. Hardware comes in through the constructor: the rp2 module (r
 simulated), the lead's pins and a DMA factory.
 """
 
+import gc
 from array import array
 
 from stim import segments
@@ -21,6 +22,7 @@ except ImportError:  # CPython unit tests
     addressof = id
 
 _DREQ_PIO_TX = (0, 8)  # DREQ numbers of PIO0 and PIO1 TX FIFOs (+ state machine index)
+_RING_WORDS = 64  # ring capacity allocated at boot (longer records allocate on demand)
 
 
 def _log2(n):
@@ -46,14 +48,17 @@ class Lead:
         self.current = 0  # DAC code (1.5 uA per code)
         self._dma_a = make_dma()
         self._dma_b = make_dma()
-        self._buf = None
+        # Allocated once, at boot, while the heap is still whole: a ring of up to _RING_WORDS
+        # words (every regular pulse train and most bursts) never needs a new buffer.
+        self._buf = array("I", bytes(8 * _RING_WORDS))
         self._ring = None
 
     def _ring_view(self, words):
         """An array view of `words` words aligned to its own size, as a DMA ring needs."""
         nbytes = words * 4
-        if self._buf is None or len(self._buf) < 2 * words:
-            self._buf = None
+        if len(self._buf) < 2 * words:
+            self._buf = array("I", bytes(8))  # let the old buffer go before the new one
+            gc.collect()
             self._buf = array("I", bytes(2 * nbytes))  # twice the ring, to align within it
         base = addressof(self._buf)
         skip = (-base % nbytes) // 4 if isinstance(base, int) and base > 0xFFFF else 0

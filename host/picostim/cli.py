@@ -1,7 +1,8 @@
 """`picostim`: command-line tools for the PicoStim pulse generator and its virtual board.
 
-    picostim sim                         virtual board + SCPI console
+    picostim sim                         virtual board + its front panel (a terminal UI)
     picostim sim --link /tmp/ps --no-panel   serve a virtual board at /tmp/ps until Ctrl-C
+    picostim panel --port PORT           the front panel on a board (or a virtual one)
     picostim console --port PORT         SCPI console on a board
     picostim scpi --port PORT "CMD"      one command (prints the reply of a query)
     picostim capture --port PORT --duration 0.5 --vcd out.vcd [--png out.png]
@@ -22,7 +23,9 @@ import threading
 from collections.abc import Callable
 
 from picostim import __version__
+from picostim.cli_tools import add_tool_commands
 from picostim.client import PicoStimError, ScpiClient, ScpiError
+from picostim.ports import resolve_port
 
 
 def _console(port: str, out: Callable[[str], None] = print) -> None:
@@ -103,8 +106,9 @@ def cmd_sim(args: argparse.Namespace) -> int:
             signal.signal(signal.SIGINT, _stop)
             stop.wait()
         else:
-            print("Virtual PicoStim on %s (other tools may connect to it too)" % path)
-            _console(sup.port)
+            from picostim.panel import run_panel
+
+            run_panel(sup.port, shown_port=path, stop=stop)
     finally:
         signal.signal(signal.SIGTERM, old)
         sup.stop()
@@ -113,6 +117,14 @@ def cmd_sim(args: argparse.Namespace) -> int:
         import shutil
 
         shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+def cmd_panel(args: argparse.Namespace) -> int:
+    from picostim.panel import run_panel
+
+    with resolve_port(args.port) as port:
+        run_panel(port, bench=False if args.no_bench else None)
     return 0
 
 
@@ -173,7 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("sim", help="run a virtual board")
     p.add_argument("--link", help="make this path a symlink to the board's serial port")
-    p.add_argument("--no-panel", action="store_true", help="no console: serve until Ctrl-C")
+    p.add_argument("--no-panel", action="store_true", help="no panel: serve until Ctrl-C")
     p.add_argument("--uid", help="the board's unique id (16 hex digits)")
     p.add_argument(
         "--flash",
@@ -181,6 +193,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="the board's flash image, kept across runs (created with the firmware if missing)",
     )
     p.set_defaults(func=cmd_sim)
+
+    p = sub.add_parser("panel", help="live front panel (status, outputs, SCPI console)")
+    p.add_argument(
+        "--port", default="auto", help="auto (default), id:<serial>, sim, a device path or URL"
+    )
+    p.add_argument(
+        "--no-bench",
+        action="store_true",
+        help="treat a virtual board like a real one (no bench keys, no live trace)",
+    )
+    p.set_defaults(func=cmd_panel)
 
     p = sub.add_parser("console", help="interactive SCPI console")
     p.add_argument("--port", required=True)
@@ -206,12 +229,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--board-dir", help="firmware directory (default: the repository's board/)")
     p.set_defaults(func=cmd_flash)
+
+    add_tool_commands(sub)
     return ap
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.func in (cmd_scpi, cmd_capture):  # --port: auto, id:<serial>, sim, URL, path
+            with resolve_port(args.port) as args.port:
+                return int(args.func(args))
         return int(args.func(args))
     except ScpiError as exc:
         if args.debug:
