@@ -12,6 +12,8 @@ The sync output is a state machine on PIO1 that follows the source lead's phase-
 (`stim.sync_program`).
 """
 
+import time
+
 from micropython import const
 
 from stim.sync_program import sync_program
@@ -68,12 +70,18 @@ class Engine:
             lead.running = True
         if go:
             self.go(leads)
+            if trigger_pin is not None:
+                for lead in leads:
+                    lead.started_us = None  # it starts at the trigger edge, not now
         return mask
 
     def go(self, leads):
         """One write: restart the clock dividers and enable every lead's SM in the same cycle."""
         mask = self._mask(leads)
+        now = time.ticks_us()
         self.mem32[_PIO0_CTRL | _SET] = (mask << 8) | mask
+        for lead in leads:
+            lead.started_us = now  # the amplitude driver predicts pulse times from this
 
     def disarm(self, leads):
         """Let `leads` finish the pulse in flight, then rest (timing keeps running)."""

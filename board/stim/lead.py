@@ -46,6 +46,7 @@ class Lead:
         self.enabled = False  # OUTPut<n>
         self.running = False
         self.current = 0  # DAC code (1.5 uA per code)
+        self.started_us = None  # ticks_us when the engine last enabled the state machine
         self._dma_a = make_dma()
         self._dma_b = make_dma()
         # Allocated once, at boot, while the heap is still whole: a ring of up to _RING_WORDS

@@ -82,7 +82,7 @@ class VirtualBoard:
         self._control = info["control"]
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._sock.connect(self._control)
-        self._file = self._sock.makefile("rwb", buffering=0)
+        self._file = self._sock.makefile("rwb")  # buffered: a capture reply is long
         self._lock = threading.Lock()
 
     # ---------------------------------------------------------------- plumbing
@@ -90,6 +90,7 @@ class VirtualBoard:
     def _call(self, op: str, **kw: Any) -> Any:
         with self._lock:
             self._file.write((json.dumps({"op": op, **kw}) + "\n").encode())
+            self._file.flush()
             line = self._file.readline()
         if not line:
             raise VirtualBoardError("the virtual board's supervisor has gone away")
