@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.installed
 .PHONY: help venv sim test lint typecheck pytest flash test-hw bench clean
 
 help:
-	@echo "make sim      virtual board with a SCPI console"
+	@echo "make sim      virtual board with its front panel"
 	@echo "make test     lint, type checks and the whole test suite (virtual board)"
 	@echo "make flash PORT=/dev/ttyACM0   deploy the firmware to a Pico"
 	@echo "make test-hw PORT=/dev/ttyACM0 run the hardware-capable tests on a real board"
