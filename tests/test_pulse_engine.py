@@ -250,7 +250,7 @@ def test_sync_marks_the_train_start_and_optionally_every_pulse(
     # one sync pulse, 1 us long, 1 cycle after the first phase of the train's first pulse
     assert sync == [(a[0][0] + 1, a[0][0] + 1 + 125)]
     inst.command("OUTP:GLOB OFF;:OUTP:SYNC:MODE PULS;:OUTP:GLOB ON")
-    wf = vb.capture(0.01)
+    wf = vb.capture(0.02)
     assert len(rises(wf, "ch1_a")) >= 8
     assert rises(wf, "sync") == [r + 1 for r in rises(wf, "ch1_a")]
 
@@ -259,7 +259,7 @@ def test_sync_follows_the_chosen_lead_and_its_polarity(inst: ScpiClient, vb: Vir
     inst.command("SOUR3:FREQ 1kHz;:SOUR3:PULS:POL INV;:SOUR3:DEL 100us;:OUTP3 ON;:OUTP1 ON")
     inst.command("OUTP:SYNC:SOUR 3;MODE PULS")
     inst.command("OUTP:GLOB ON")
-    wf = vb.capture(0.01)
+    wf = vb.capture(0.02)
     first_phase = rises(wf, "ch3_b")  # inverted: the first phase is on pin B
     assert len(first_phase) >= 8
     assert rises(wf, "sync") == [r + 1 for r in first_phase]

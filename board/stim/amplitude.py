@@ -7,10 +7,8 @@ pulse has surely ended, and ARM is raised again: at most one pulse is played as 
 unbalanced, and the train keeps its phase. Steps are at least STEP_MS apart.
 """
 
-import time
-
 from stim import segments
-from stim.safety import ticks_add, ticks_diff
+from stim.safety import ticks_add, ticks_diff, ticks_ms, ticks_us
 
 STEP_MS = 50
 QUIET_US = 3000  # a direct DAC write needs this long before the next pulse starts
@@ -27,6 +25,7 @@ class Amplitude:
         self.applied = 0
         self._gated_at = None
         self._zero_at = None
+        self.stopped_at = 0  # ticks_ms read when the lead was last disarmed
         self._last = 0
 
     def _pulse_ms(self):
@@ -40,7 +39,7 @@ class Amplitude:
         start = getattr(self.lead, "started_us", None)
         if start is None or s.burst_count > 1 or getattr(s, "table", None):
             return False
-        elapsed = ticks_diff(time.ticks_us(), start)
+        elapsed = ticks_diff(ticks_us(), start)
         if elapsed < 0 or elapsed > _PREDICT_US:
             return False  # the microsecond ticks wrap: only trust them for a while
         t = elapsed * 125 - segments.FIRST_PULSE - s.delay  # cycles since the first pulse
@@ -68,9 +67,13 @@ class Amplitude:
         self._write(0)
 
     def stopped(self, now):
-        """The lead was disarmed: zero the current once the pulse in flight has ended."""
+        """The lead was disarmed: zero the current once the pulse in flight has ended.
+
+        Timed from the clock read here, plus a ms for its resolution: `now` was read when
+        the loop pass began, and the disarm may come well after it."""
         self._gated_at = None
-        self._zero_at = ticks_add(now, self._pulse_ms())
+        self.stopped_at = ticks_ms()
+        self._zero_at = ticks_add(self.stopped_at, self._pulse_ms() + 1)
 
     def service(self, desired, now):
         if not self.lead.running:
@@ -91,9 +94,9 @@ class Amplitude:
                 self._last = now
                 return
             self.engine.gate(self.lead, False)
-            self._gated_at = now
+            self._gated_at = ticks_ms()  # as in stopped(): the gate's own time
             return
-        if ticks_diff(now, self._gated_at) >= self._pulse_ms():
+        if ticks_diff(now, self._gated_at) > self._pulse_ms():
             self._write(desired)
             self.engine.gate(self.lead, True)
             self._gated_at = None

@@ -10,6 +10,8 @@ import time
 # MicroPython's tick arithmetic (wrapping); plain integers under CPython, which never wrap.
 ticks_diff = getattr(time, "ticks_diff", None) or (lambda a, b: a - b)
 ticks_add = getattr(time, "ticks_add", None) or (lambda a, b: a + b)
+ticks_ms = getattr(time, "ticks_ms", None) or (lambda: int(time.time() * 1000))
+ticks_us = getattr(time, "ticks_us", None) or (lambda: int(time.time() * 1_000_000))
 
 
 # Device-specific error codes (positive, as SCPI-1999 reserves them for the instrument).

@@ -39,13 +39,27 @@ def attached():
     return _out is not None
 
 
+class Words:
+    """A buffer of 32-bit words sent as hex, written piece by piece: building one long line
+    would take heap a Pico never spends on this (the real DMA reads memory directly)."""
+
+    def __init__(self, buf):
+        self.buf = buf
+
+
 def send(op, *args):
     if _out is None:
         return
-    line = op + " " + str(time.time_ns())
+    w = _out.write
+    # Pieces, not one joined line: only this process writes the pipe, so lines stay whole.
+    w(b"%s %d" % (op.encode(), time.time_ns()))
     for a in args:
-        line += " " + str(a)
-    _out.write(line.encode() + b"\n")
+        if isinstance(a, Words):
+            for x in a.buf:
+                w(b" %x" % (x & 0xFFFFFFFF))
+        else:
+            w(b" " + str(a).encode())
+    w(b"\n")
 
 
 def request(op, *args):

@@ -60,11 +60,35 @@ def asm_pio(**kw):
 
 
 _encoded = {}
+_SET_DEST = {"pins": 0, "x": 1, "y": 2, "pindirs": 4}
+_WAIT_SRC = {"gpio": 0, "pin": 1, "irq": 2}
+
+
+def _quick(instr):
+    """Encode the plain set/wait/nop forms firmware execs, without loading the assembler:
+    on a Pico the assembler costs no heap, so neither should these."""
+    t = instr.replace(" ", "")
+    if t == "nop()":
+        return 0xA042
+    if not t.endswith(")") or "(" not in t:
+        return None
+    name, _, rest = t[:-1].partition("(")
+    args = rest.split(",")
+    try:
+        if name == "set" and len(args) == 2 and args[0] in _SET_DEST:
+            return 0xE000 | _SET_DEST[args[0]] << 5 | (int(args[1]) & 31)
+        if name == "wait" and len(args) == 3 and args[1] in _WAIT_SRC:
+            return 0x2000 | (int(args[0]) & 1) << 7 | _WAIT_SRC[args[1]] << 5 | int(args[2]) & 31
+    except ValueError:
+        return None
+    return None
 
 
 def asm_pio_encode(instr, sideset_count, sideset_opt=False):
     key = (instr, sideset_count, sideset_opt)
     word = _encoded.get(key)
+    if word is None and sideset_count == 0:
+        word = _quick(instr)
     if word is None:
         try:
             word = _asm().asm_pio_encode(instr, sideset_count, sideset_opt)
@@ -398,7 +422,7 @@ class DMA:
             sm = (4 if base == 0x50300000 else 0) + ((write & 0xFF) - 0x10) // 4
         if read is not None and not isinstance(read, int):
             words = memoryview(read)
-            self._words = " ".join("%x" % (w & 0xFFFFFFFF) for w in words)
+            self._words = _L.Words(words)
         if count is not None:
             self._count = count
         self._sm = sm
