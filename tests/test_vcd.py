@@ -17,7 +17,7 @@ from picostim.sim.waveform import NS_PER_CYCLE, Waveform
 @pytest.fixture
 def capture(inst: ScpiClient, vb: VirtualBoard, tmp_path: Path) -> tuple[Waveform, Path]:
     inst.command("SOUR1:FREQ 1kHz;:SOUR1:CURR 0.5mA;:SOUR1:RAMP 0;:OUTP1 ON;:OUTP:GLOB ON")
-    wf = vb.capture(0.005)
+    wf = vb.capture(0.02)
     path = tmp_path / "capture.vcd"
     wf.write_vcd(path)
     return wf, path
