@@ -28,12 +28,12 @@ class EventLog:
         self.boot += 1
 
     def add(self, now, code, text):
-        self.entries.append([self.boot, now, code, text])
-        del self.entries[:-KEEP]
         try:
+            self.entries.append([self.boot, now, code, text])
+            del self.entries[:-KEEP]
             store.save(self.path, {"boot": self.boot, "entries": self.entries})
-        except OSError:
-            pass  # a full or failing flash must not stop the safety reaction itself
+        except (OSError, MemoryError):
+            pass  # a full or failing flash, or no heap, must not stop the safety reaction
 
     def text(self):
         if not self.entries:

@@ -12,6 +12,7 @@ from stim.common_cmds import CommonCommands
 from stim.errors import SETTINGS_CONFLICT, ErrorQueue, ScpiError, define
 from stim.eventlog import EventLog
 from stim.lockbox import LockBox
+from stim.measure_cmds import MeasureCommands
 from stim.safety import ticks_add, ticks_diff
 from stim.scpi import Parser, check_suffix
 from stim.source_cmds import SourceCommands
@@ -56,10 +57,12 @@ class Instrument:
         self._bus_running = False
         self._restart_at = None  # ticks_ms when leads changed while running restart
         self._restart = []
+        self._quiet = [None] * len(self.leads)  # per lead: ticks_ms it may start again
         self._session_saved = 0
         CommonCommands(self, self.parser)
         SourceCommands(self, self.parser)
         SystemCommands(self, self.parser)
+        MeasureCommands(self, self.parser)
 
     # ------------------------------------------------------------------ main loop hooks
 
@@ -67,14 +70,17 @@ class Instrument:
         self.now = now
         self.hw.rest()
         self.log.load()
-        self.lock.load()
+        self.lock.load(now)
         if self.lock.locked and self.lock.limits:
             self._limits_from(self.lock.limits)
         rec = self._load_quietly("session.json")
         if rec:
             self.session.limit_ms = rec.get("limit_ms", 0)
             self.session.used_ms = rec.get("used_ms", 0)
-        self.log.add(now, 0, "boot, reset cause " + self.reset_cause)
+        code = safety.WATCHDOG_RESET if self.reset_cause == "WATCHDOG" else 0
+        self.log.add(now, code, "boot, reset cause " + self.reset_cause)
+        if code:
+            self.errors.push(code)
         self._interlock_was = self.interlock_closed()
 
     def execute(self, line, now):
@@ -107,15 +113,22 @@ class Instrument:
         if running and ticks_diff(now, self._session_saved) >= _SESSION_SAVE_MS:
             self.save_session()
         if self._restart_at is not None and ticks_diff(now, self._restart_at) >= 0:
-            leads = [ld for ld in self._restart if self._should_run(ld)]
+            leads = [ld for ld in self._restart if self._should_run(ld) and not ld.running]
             self._restart = []
             self._restart_at = None
             if self.trig_source == IMMEDIATE:
-                self._start(leads)
+                self._start_or_stop(leads)
             elif self.trig_source == EXTERNAL:
                 self.trigger.begin(now)  # re-armed for the next edge with the new settings
             else:
-                self._start(leads, go=False)
+                self._start_or_stop(leads, go=False)
+        for i, until in enumerate(self._quiet):
+            if until is not None and ticks_diff(now, until) >= 0:
+                self._quiet[i] = None
+                if not self.leads[i].running:
+                    # Stopped and its last pulse long over: end its DMA, so the idle state
+                    # machine stalls at rest instead of playing rest segments for ever.
+                    self.leads[i].stop_now()
         self._trigger_service(now)
         for lead, ramp, amp in zip(self.leads, self.ramps, self.amps):
             amp.service(ramp.value(now), now)
@@ -253,8 +266,8 @@ class Instrument:
                 "session.json",
                 {"limit_ms": self.session.limit_ms, "used_ms": self.session.used_ms},
             )
-        except OSError:
-            pass
+        except (OSError, MemoryError):
+            pass  # as the event log: never stops the safety reaction that saves it
 
     def _load_quietly(self, name):
         try:
@@ -268,8 +281,12 @@ class Instrument:
         return self.leads[check_suffix(n, 1, len(self.leads)) - 1]
 
     def reset_state(self):
-        """*RST: outputs off and at rest, every setting to its default (limits stay)."""
-        self.hw.rest()
+        """*RST: outputs off and at rest, every setting to its default (limits stay).
+
+        Each lead finishes its pulse in flight first (as OUTP:GLOB OFF), so *RST never
+        leaves an unbalanced pulse; the DAC is zeroed once that pulse has ended."""
+        if self.global_on:
+            self._all_off()
         self.global_on = False
         self.trig_source = IMMEDIATE
         self.trigger.mode = 0
@@ -281,11 +298,9 @@ class Instrument:
         for lead, ramp, amp in zip(self.leads, self.ramps, self.amps):
             lead.settings = segments.Settings()
             lead.enabled = False
-            lead.running = False
             lead.current = 0
             ramp.ramp_ms = 2000
             ramp.set_target(0, self.now)
-            amp.reset()
 
     def _should_run(self, lead):
         return self.global_on and lead.enabled
@@ -306,17 +321,43 @@ class Instrument:
     def settings_changed(self, lead):
         """A running lead finishes its pulse in flight, then restarts with the new settings."""
         if lead.running:
-            self.hw.engine.disarm([lead])
-            self.amps[lead.index].stopped(self.now)
+            self._stop_leads([lead])
+            self._start_later([lead], self._wait_ms(lead))
+
+    def _start_later(self, leads, wait):
+        for lead in leads:
             if lead not in self._restart:
                 self._restart.append(lead)
-            wait = _RESTART_MARGIN_MS + segments.pulse_cycles(lead.settings) // 125_000 + 1
-            at = ticks_add(self.now, wait)
-            if self._restart_at is None or ticks_diff(at, self._restart_at) > 0:
-                self._restart_at = at
+        at = ticks_add(self.now, wait)
+        if self._restart_at is None or ticks_diff(at, self._restart_at) > 0:
+            self._restart_at = at
+
+    def _wait_ms(self, lead):
+        until = self._quiet[lead.index]
+        return 0 if until is None else max(0, ticks_diff(until, self.now))
+
+    def _start_or_stop(self, leads, trigger=False, go=True):
+        """Start from the main loop, where no command reports a failure: if it fails (e.g.
+        no heap for a burst's record), the output goes off and the error is queued, instead
+        of the exception ending the main loop."""
+        try:
+            self._start(leads, trigger, go)
+        except Exception:
+            self._all_off()
+            try:
+                self.errors.push(-200)
+            except Exception:
+                pass
 
     def _start(self, leads, trigger=False, go=True):
         if not leads:
+            return
+        wait = max(self._wait_ms(ld) for ld in leads)
+        if wait:
+            # A lead stopped moments ago: restarting re-initialises its state machine, which
+            # would cut its pulse in flight, and its next pulse must keep to the limits. All
+            # of them start together once it may.
+            self._start_later(leads, wait)
             return
         for lead in leads:
             self.ramps[lead.index].restart(self.now)
@@ -332,7 +373,18 @@ class Instrument:
     def _stop_leads(self, leads):
         self.hw.engine.disarm(leads)
         for lead in leads:
-            self.amps[lead.index].stopped(self.now)
+            amp = self.amps[lead.index]
+            amp.stopped(self.now)
+            # Quiet until the pulse in flight has ended and a next one would keep the
+            # frequency and duty-cycle limits after it (the last one started before now).
+            pulse = segments.pulse_cycles(amp.playing)
+            need = max(
+                pulse + segments.MIN_OFF,
+                limits.min_period(self.limits),
+                pulse * 100 // self.limits.max_duty_pct,
+            )
+            wait = _RESTART_MARGIN_MS + need // 125_000 + 1
+            self._quiet[lead.index] = ticks_add(amp.stopped_at, wait)
 
     def set_lead_enabled(self, lead, on):
         lead.enabled = on
@@ -391,8 +443,10 @@ class Instrument:
         self._bus_running = True
 
     def self_test(self):
-        """0 if every lead's state machine takes its program and the DAC state is sane."""
-        return 0
+        """*TST?: 0 if every check passes, else a bit mask (stim.measure.self_test)."""
+        from stim.measure_cmds import call
+
+        return call("self_test", self)
 
     # ------------------------------------------------------------------ presets
 

@@ -32,14 +32,26 @@ class LockBox:
         self.failures = 0
         self._not_before = None
 
-    def load(self):
-        rec = store.load(self.path)
+    def load(self, now=0):
+        try:
+            rec = store.load(self.path)
+        except store.Corrupt:
+            # Fail closed: locked, at the default limits (the instructor's are unknown), and
+            # no passcode opens it; deleting lock.json at the REPL resets it.
+            self.locked = True
+            self._hash = "-"
+            self.limits = None
+            return
         if rec:
             self.locked = bool(rec.get("locked"))
             self._salt = bytes.fromhex(rec.get("salt", ""))
             self._hash = rec.get("hash", "")
             self.limits = rec.get("limits")
             self.failures = rec.get("failures", 0)
+            if self.failures >= _FREE_TRIES:
+                # A power cycle buys no free guess: the last wait starts over from boot.
+                wait = min(_MAX_WAIT_MS, 1000 << (self.failures - _FREE_TRIES))
+                self._not_before = ticks_add(now, wait)
 
     def _save(self):
         store.save(
@@ -54,12 +66,19 @@ class LockBox:
         )
 
     def lock(self, passcode, limits):
+        was = (self._salt, self._hash, self.locked, self.limits, self.failures)
         self._salt = os.urandom(16)
         self._hash = _hash(self._salt, passcode)
         self.locked = True
         self.limits = limits
         self.failures = 0
-        self._save()
+        try:
+            self._save()
+        except Exception:
+            # Not on flash, so not locked: a power cycle would open a lock in RAM only, and
+            # the instructor is told it failed.
+            self._salt, self._hash, self.locked, self.limits, self.failures = was
+            raise
 
     def wait_ms(self, now):
         """How long before another attempt is allowed (0 = now)."""
@@ -70,10 +89,16 @@ class LockBox:
     def unlock(self, passcode, now):
         """True if the passcode is right (the lock opens); False otherwise."""
         if _hash(self._salt, passcode) == self._hash:
+            was = (self.failures, self._not_before)
             self.locked = False
             self.failures = 0
             self._not_before = None
-            self._save()
+            try:
+                self._save()
+            except Exception:
+                self.locked = True  # as lock(): only what is on flash counts
+                self.failures, self._not_before = was
+                raise
             return True
         self.failures += 1
         if self.failures >= _FREE_TRIES:

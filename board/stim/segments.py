@@ -11,7 +11,7 @@ Use::
     s = Settings(width=25_000, gap=6_250, period=6_250_000)
     why = conflict(s)            # None, or the reason (SCPI -221 detail)
     if why is None:
-        ring = record(s)         # one period or burst period; len is a power of two
+        ring = record(s)         # one period, burst period or table cycle; len a power of two
         first = delay_words(s)   # put into the TX FIFO before the DMA starts (<= 8 words)
         count = train_words(s)   # DMA transfers over the ring; 0 = forever
 
@@ -38,6 +38,22 @@ With ``burst_count`` > 1, that many pulses follow at ``period`` spacing and
 the next burst starts ``burst_period`` after the first pulse of the previous.
 A finite ``train`` plays every pulse that starts less than ``train`` cycles
 after the first pulse, each one complete.
+
+List mode (``list_on`` = 1) plays a custom pulse table instead: ``table``
+is the flat sequence (onset0, width0, onset1, width1, ...) of 1 to TABLE_MAX
+pulses (flat, because a tuple per pulse would cost RAM), repeating every
+``period``. Table cycle k starts at FIRST_PULSE + delay + k * period, and
+pulse j starts onset_j cycles after that: a pulse of phase width width_j
+with the lead's shape, gap and polarity (``width``, ``burst_count`` and
+``burst_period`` do not apply). Onsets increase; each pulse is followed by
+at least MIN_OFF cycles of rest before the next onset; the last pulse ends
+within the period and at least MIN_OFF cycles before the next cycle's first
+pulse. The record is one table cycle from its first pulse, so the delay
+words hold delay + onset_0 (0, or MIN_DELAY..DELAY_MAX). A finite ``train``
+plays every pulse that starts less than ``train`` cycles after the first
+table cycle's start (at least one: train > onset_0), each one complete::
+
+    s = Settings(period=1_250_000, table=(0, 2_500, 250_000, 5_000), list_on=1)
 """
 
 try:
@@ -73,6 +89,7 @@ MIN_OFF = const(MIN_BEFORE_START)  # 12
 # The delay words hold delay + PRE_START - PRE_PLAIN cycles before a pulse start.
 MIN_DELAY = const(MIN_BEFORE_START - PRE_START + PRE_PLAIN)  # 8, see delay_words
 
+TABLE_MAX = const(64)  # pulses in a list-mode table
 RECORD_MAX = const(2048)  # words in a record (DMA read ring of at most 8 KiB)
 DELAY_WORDS_MAX = const(8)  # the joined TX FIFO holds them all before the DMA starts
 # Longest segment followed by a plain one (not const: big for a Pico small int).
@@ -85,14 +102,6 @@ FIRST_PULSE = const(PRE_START - 1)  # 8: first pin write of an undelayed channel
 _REST = const(0)
 _GAP = const(1)
 _PHASE = const(2)
-
-# Fields of one planned segment (a list, so padding can update its piece count).
-_D = const(0)  # duration in cycles
-_PAT = const(1)
-_FLAG = const(2)
-_KIND = const(3)
-_PRE_NEXT = const(4)  # PRE of the segment that follows
-_PIECES = const(5)  # words it is split into
 
 _TOO_MANY = "record needs more than 2048 words"
 
@@ -110,6 +119,8 @@ class Settings:
         "burst_period",
         "train",
         "delay",
+        "table",
+        "list_on",
     )
 
     def __init__(
@@ -123,6 +134,8 @@ class Settings:
         burst_period=0,
         train=0,
         delay=0,
+        table=None,
+        list_on=0,
     ):
         self.width = width  # each phase: 200 us
         self.gap = gap  # interphase gap (biphasic only): 50 us
@@ -133,6 +146,8 @@ class Settings:
         self.burst_period = burst_period  # burst start to burst start (bursts only)
         self.train = train  # 0 = continuous, else train duration
         self.delay = delay  # first pulse later by this much
+        self.table = table  # None or (onset0, width0, onset1, width1, ...) of list mode
+        self.list_on = list_on  # 1: play the table (list mode)
 
     def copy(self):
         s = Settings()
@@ -148,16 +163,32 @@ class Settings:
         )
 
 
+def _plen(s, width):
+    return width if s.shape == MON else 2 * width + s.gap
+
+
 def pulse_cycles(s):
-    """Length of one pulse: 2 * width + gap (biphasic) or width (monophasic)."""
-    if s.shape == MON:
-        return s.width
-    return 2 * s.width + s.gap
+    """Length of one pulse: 2 * width + gap (biphasic) or width (monophasic).
+
+    In list mode, the longest pulse of the table.
+    """
+    w = s.width
+    if s.list_on and s.table:
+        w = 0
+        for i in range(1, len(s.table), 2):
+            if s.table[i] > w:
+                w = s.table[i]
+    return _plen(s, w)
+
+
+def _pulse(s, j):
+    """(onset from the record's start, width) of pulse j of a record."""
+    return (s.table[2 * j], s.table[2 * j + 1]) if s.list_on else (j * s.period, s.width)
 
 
 def _cycle_of_burst(s):
-    """Start-to-start spacing of records: the burst period, or the period without bursts."""
-    return s.burst_period if s.burst_count > 1 else s.period
+    """Start-to-start spacing of records: the burst period, or the period (bursts off, list)."""
+    return s.burst_period if s.burst_count > 1 and not s.list_on else s.period
 
 
 def _min_pieces(d, pre_next):
@@ -174,7 +205,7 @@ def _max_pieces(d, pre_next):
 def _check_fields(s):
     """Reason why the fields alone are impossible, or None."""
     for name in Settings.__slots__:
-        if name != "shape" and not isinstance(getattr(s, name), int):
+        if name != "shape" and name != "table" and not isinstance(getattr(s, name), int):
             return name + " must be whole cycles"
     if s.shape != BIPH and s.shape != MON:
         return "shape must be BIPH or MON"
@@ -184,14 +215,15 @@ def _check_fields(s):
         return "pulse width below minimum"
     if s.shape == BIPH and (s.gap < 0 or 0 < s.gap < MIN_GAP):
         return "interphase gap below minimum"
-    pulse = pulse_cycles(s)
-    if pulse > s.period:
-        return "pulse longer than period"
-    if s.period - pulse < MIN_OFF:
-        return "off time between pulses below minimum"
+    pulse = _plen(s, s.width)
+    if not s.list_on:
+        if pulse > s.period:
+            return "pulse longer than period"
+        if s.period - pulse < MIN_OFF:
+            return "off time between pulses below minimum"
     if s.burst_count < 1:
         return "burst count below 1"
-    if s.burst_count > 1:
+    if s.burst_count > 1 and not s.list_on:
         span = (s.burst_count - 1) * s.period + pulse
         if span > s.burst_period:
             return "burst longer than burst period"
@@ -199,80 +231,129 @@ def _check_fields(s):
             return "off time between bursts below minimum"
     if s.train < 0:
         return "train duration below 0"
-    if s.delay < 0 or 0 < s.delay < MIN_DELAY:
-        return "delay below minimum"
-    if s.delay > DELAY_MAX:
-        return "delay too long"
+    name = "delay"
+    if s.list_on:
+        t = s.table
+        if not t or len(t) > 2 * TABLE_MAX or len(t) % 2:
+            return "table needs 1 to 64 pulses"
+        end = -MIN_OFF  # a first onset below 0 fails like a pulse too close to the previous
+        for i in range(0, len(t), 2):
+            onset = t[i]
+            width = t[i + 1]
+            if not (isinstance(onset, int) and isinstance(width, int)):
+                return "table must be whole cycles"
+            if width < MIN_WIDTH:
+                return "pulse width below minimum"
+            # Unsorted, overlapping, or less than MIN_OFF of rest before the next onset.
+            if onset - end < MIN_OFF:
+                return "pulses unsorted or too close"
+            end = onset + _plen(s, width)
+        if end > s.period or s.period + t[0] - end < MIN_OFF:
+            return "last pulse too near period end"
+        if s.train and s.train <= t[0]:
+            return "train ends before first pulse"
+        name = "delay plus first onset"
+    d = s.delay + _pulse(s, 0)[0]
+    if s.delay < 0 or 0 < d < MIN_DELAY:
+        return name + " below minimum"
+    if d > DELAY_MAX:
+        return name + " too long"
     return None
 
 
-def _pulse_segments(segs, s, rest):
+def _segments(s):
+    """The segments of one record in order: (duration, pattern, flag, kind, PRE of the next).
+
+    Generated one at a time, so a plan takes no heap however many segments it has.
+    """
+    count = len(s.table) // 2 if s.list_on else s.burst_count
     first = PAT_B if s.polarity else PAT_A
-    segs.append([s.width, first, FLAG_START, _PHASE, PRE_PLAIN, 1])
-    if s.shape == BIPH:
-        if s.gap:
-            segs.append([s.gap, PAT_REST, 0, _GAP, PRE_PLAIN, 1])
-        segs.append([s.width, first ^ 3, 0, _PHASE, PRE_PLAIN, 1])
-    # Every rest ends at the next pulse start (the next record's first word at the end).
-    segs.append([rest, PAT_REST, 0, _REST, PRE_START, 1])
+    # Every rest ends at the next pulse start; the last at the next record's first.
+    wrap = _cycle_of_burst(s) + _pulse(s, 0)[0]
+    for j in range(count):
+        onset, width = _pulse(s, j)
+        yield width, first, FLAG_START, _PHASE, PRE_PLAIN
+        if s.shape == BIPH:
+            if s.gap:
+                yield s.gap, PAT_REST, 0, _GAP, PRE_PLAIN
+            yield width, first ^ 3, 0, _PHASE, PRE_PLAIN
+        nxt = _pulse(s, j + 1)[0] if j + 1 < count else wrap
+        yield nxt - onset - _plen(s, width), PAT_REST, 0, _REST, PRE_START
 
 
 def _plan(s):
-    """The segments of one record with their piece counts, or the reason it is impossible.
+    """[record length, extra pieces per kind (3), room per kind (3)], or the reason the
+    record is impossible. Assumes the fields passed _check_fields.
 
-    Assumes the fields passed _check_fields.
+    Each segment takes its fewest words (_min_pieces); the DMA read ring needs a
+    power-of-two length, made up by splitting segments further: rests first (the
+    last one, between bursts, is the longest), then gaps, then phases, each kind
+    from the end of the record (see _walk). The room of a segment is how many more
+    words it can be split into.
     """
-    count = s.burst_count
-    per_pulse = 2 if s.shape == MON else (4 if s.gap else 3)
-    if count * per_pulse > RECORD_MAX:
-        return _TOO_MANY
-    pulse = pulse_cycles(s)
-    rest = s.period - pulse
-    last_rest = _cycle_of_burst(s) - (count - 1) * s.period - pulse
-    segs = []  # type: list
-    for j in range(count):
-        _pulse_segments(segs, s, last_rest if j == count - 1 else rest)
+    plan = [0] * 7
     total = 0
-    for seg in segs:
-        k = _min_pieces(seg[_D], seg[_PRE_NEXT])
-        seg[_PIECES] = k
+    for d, _, _, kind, pre in _segments(s):
+        k = _min_pieces(d, pre)
         total += k
         if total > RECORD_MAX:
             return _TOO_MANY
+        room = _max_pieces(d, pre) - k
+        if room > 0:
+            plan[4 + kind] += room
     size = 1
     while size < total:
         size <<= 1
+    plan[0] = size
     extra = size - total
-    # The DMA read ring needs a power-of-two length: split rests first (the
-    # last one, between bursts, is the longest), then gaps, then phases.
     for kind in (_REST, _GAP, _PHASE):
-        i = len(segs) - 1
-        while extra and i >= 0:
-            seg = segs[i]
-            if seg[_KIND] == kind:
-                room = _max_pieces(seg[_D], seg[_PRE_NEXT]) - seg[_PIECES]
-                if room > 0:
-                    add = room if room < extra else extra
-                    seg[_PIECES] += add
-                    extra -= add
-            i -= 1
+        add = plan[4 + kind] if plan[4 + kind] < extra else extra
+        plan[1 + kind] = add
+        extra -= add
     if extra:
         return "period too short to pad the record"
-    return segs
+    return plan
 
 
-def _emit(seg, put, pos):
-    """Write the words of one planned segment through put(index, word); return the next index."""
-    k = seg[_PIECES]
+def _walk(s, plan, put=None, stop=-1):
+    """Write the record's words through put(index, word) and return their number; with
+    stop >= 0, return the index just past the first word of the rest after pulse stop."""
+    before = [0, 0, 0]  # room of the earlier segments of each kind
+    pos = 0
+    for d, pat, flag, kind, pre in _segments(s):
+        k = _min_pieces(d, pre)
+        room = _max_pieces(d, pre) - k
+        if room < 0:
+            room = 0
+        # A kind's extra words go to its segments from the record's end: this one gets
+        # what the later ones (room plan[4 + kind] - before[kind] - room) leave of them.
+        add = plan[1 + kind] - plan[4 + kind] + before[kind] + room
+        before[kind] += room
+        if add > room:
+            add = room
+        if add > 0:
+            k += add
+        if kind == _REST and stop >= 0:
+            if not stop:
+                return pos + 1
+            stop -= 1
+        if put is None:
+            pos += k
+        else:
+            pos = _emit(d, pat, flag, pre, k, put, pos)
+    return pos
+
+
+def _emit(d, pat, flag, pre, k, put, pos):
+    """Write one segment as k words through put(index, word); return the next index."""
     # Every join inside the segment is followed by a plain continuation word.
-    total_y = seg[_D] - (k - 1) * MIN_PLAIN - POST_FIXED - seg[_PRE_NEXT]
-    q, r = divmod(total_y, k)
-    low = seg[_PAT] << 1
+    q, r = divmod(d - (k - 1) * MIN_PLAIN - POST_FIXED - pre, k)
+    low = pat << 1
     for i in range(k):
         y = q + 1 if i < r else q
         word = y << 3 | low
         if i == 0:
-            word |= seg[_FLAG]
+            word |= flag
         put(pos, word)
         pos += 1
     return pos
@@ -298,6 +379,25 @@ def _plan_or_raise(s):
     return plan
 
 
+def limit_views(s):
+    """The settings the safety limits judge (``stim.limits.check`` each one): s itself,
+    or in list mode one regular-mode copy per table pulse, with that pulse's width and
+    as period its onset-to-onset spacing to the next pulse (the last one's to the
+    first pulse of the next table cycle). Assumes conflict(s) is None."""
+    if not s.list_on:
+        yield s
+        return
+    t = s.table
+    n = len(t)
+    for i in range(0, n, 2):
+        v = s.copy()
+        v.list_on = 0
+        v.burst_count = 1
+        v.width = t[i + 1]
+        v.period = (t[i + 2] if i + 2 < n else s.period + t[0]) - t[i]
+        yield v
+
+
 def conflict(s):
     """Why these settings cannot be played (message for SCPI -221), or None if they can."""
     return _resolve(s)[0]
@@ -305,10 +405,7 @@ def conflict(s):
 
 def record_len(s):
     """Number of words of the record (a power of two); ValueError on a conflict."""
-    n = 0
-    for seg in _plan_or_raise(s):
-        n += seg[_PIECES]
-    return n
+    return _plan_or_raise(s)[0]
 
 
 def record_into(s, buf):
@@ -317,14 +414,11 @@ def record_into(s, buf):
     def put(i, word):
         buf[i] = word
 
-    n = 0
-    for seg in _plan_or_raise(s):
-        n = _emit(seg, put, n)
-    return n
+    return _walk(s, _plan_or_raise(s), put)
 
 
 def record(s):
-    """The repeating record as a list of words: one period, or one burst period.
+    """The repeating record as a list of words: one period, burst period or table cycle.
 
     Its length is a power of two (2..2048) and its first word starts a pulse.
     Raises ValueError with the conflict() reason when the settings are impossible.
@@ -334,9 +428,7 @@ def record(s):
     def put(i, word):
         out.append(word)
 
-    n = 0
-    for seg in _plan_or_raise(s):
-        n = _emit(seg, put, n)
+    _walk(s, _plan_or_raise(s), put)
     return out
 
 
@@ -349,16 +441,16 @@ def delay_words(s):
     MIN_BEFORE_START, hence the minimum of MIN_DELAY = 8 cycles of delay.
     """
     _plan_or_raise(s)
-    if not s.delay:
+    d = s.delay + _pulse(s, 0)[0]
+    if not d:
         return []
-    d = s.delay + PRE_START - PRE_PLAIN
-    seg = [d, PAT_REST, 0, _REST, PRE_START, _min_pieces(d, PRE_START)]
+    d += PRE_START - PRE_PLAIN
     out = []
 
     def put(i, word):
         out.append(word)
 
-    _emit(seg, put, 0)
+    _emit(d, PAT_REST, 0, PRE_START, _min_pieces(d, PRE_START), put, 0)
     return out
 
 
@@ -367,14 +459,20 @@ def pulse_count(s):
     if not s.train:
         return 0
     r, j = _last_pulse(s)
-    return r * s.burst_count + j + 1
+    return r * (len(s.table) // 2 if s.list_on else s.burst_count) + j + 1
 
 
 def _last_pulse(s):
     """(record, pulse within the record) of the last pulse of a finite train."""
     last = s.train - 1  # the latest start offset that still counts
-    r = last // _cycle_of_burst(s)
-    j = (last - r * _cycle_of_burst(s)) // s.period
+    r = (last - _pulse(s, 0)[0]) // _cycle_of_burst(s)
+    last -= r * _cycle_of_burst(s)
+    if s.list_on:
+        j = 0
+        while 2 * j + 2 < len(s.table) and s.table[2 * j + 2] <= last:
+            j += 1
+        return r, j
+    j = last // s.period
     if j > s.burst_count - 1:
         j = s.burst_count - 1
     return r, j
@@ -382,19 +480,9 @@ def _last_pulse(s):
 
 def _train_words(s, plan):
     r, j = _last_pulse(s)
-    size = 0
-    rests = 0
-    stop = None
-    for seg in plan:
-        if seg[_KIND] == _REST:
-            if rests == j:
-                # The first word of the rest after the last pulse takes the
-                # pins back to rest; the state machine then waits on an empty
-                # FIFO with the outputs at rest.
-                stop = size + 1
-            rests += 1
-        size += seg[_PIECES]
-    return r * size + stop
+    # The first word of the rest after the last pulse takes the pins back to rest; the
+    # state machine then waits on an empty FIFO with the outputs at rest.
+    return r * plan[0] + _walk(s, plan, None, j)
 
 
 def train_words(s):
@@ -423,18 +511,19 @@ def timeline(s, n):
         on1, on2 = (0, 1), (1, 0)
     else:
         on1, on2 = (1, 0), (0, 1)
-    count = s.burst_count
+    count = len(s.table) // 2 if s.list_on else s.burst_count
     spacing = _cycle_of_burst(s)
     out = []
     for k in range(n):
-        t = FIRST_PULSE + s.delay + (k // count) * spacing + (k % count) * s.period
+        onset, width = _pulse(s, k % count)
+        t = FIRST_PULSE + s.delay + (k // count) * spacing + onset
         out.append((t, on1[0], on1[1]))
-        t += s.width
+        t += width
         if s.shape == BIPH:
             if s.gap:
                 out.append((t, 0, 0))
                 t += s.gap
             out.append((t, on2[0], on2[1]))
-            t += s.width
+            t += width
         out.append((t, 0, 0))
     return out

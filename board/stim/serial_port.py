@@ -39,4 +39,7 @@ class SerialPort:
         return data
 
     def write_line(self, text):
-        self._out.write(text.encode() + b"\n")
+        # In slices: a long reply (SYST:LOG?) must not need one large free block of heap.
+        for i in range(0, len(text), 128):
+            self._out.write(text[i : i + 128].encode())
+        self._out.write(b"\n")

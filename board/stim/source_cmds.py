@@ -5,7 +5,22 @@ combination the pulse engine cannot play (e.g. a pulse longer than its period) i
 in both cases the lead keeps its previous settings. Times are held in whole 125 MHz cycles;
 a value that is not a whole number of cycles is rounded to the nearest one and its query
 returns the value actually used.
+
+List mode: SOURce<n>:LIST:PULSe [APPend,]<onset>,<width>[,<onset>,<width>...] loads a table
+of up to 64 pulses (APPend adds to the present table, for tables longer than one 256-character
+line), each with its onset from the start of the table cycle and its phase width, played with
+the lead's shape, gap and polarity and repeating every PULSe:PERiod (stim.segments); its query,
+SOURce<n>:LIST:PULSe? [<first>[,<count>]], gives the pulses' onsets and widths, all of them or
+count from pulse first (numbered from 1);
+SOURce<n>:LIST[:STATe] ON|OFF plays the table or the regular pulses; SOURce<n>:LIST:COUNt?
+is the number of pulses. A table is checked when it is loaded, as list mode would play it
+(the lead plays on as it was until list mode is on), and again when list mode is turned on;
+while it is on, every change is checked against the table. The safety limits apply to each
+table pulse, with the spacing from its onset to the next (the last one's to the next cycle's
+first pulse) as its period.
 """
+
+import io
 
 from stim import segments
 from stim.errors import DATA_OUT_OF_RANGE, SETTINGS_CONFLICT, ScpiError
@@ -82,6 +97,9 @@ class SourceCommands:
         add("SOURce#:BURSt:PERiod", self._burst_period)
         add("SOURce#:TRAin:DURation", self._train)
         add("SOURce#:DELay", self._delay)
+        add("SOURce#:LIST:PULSe", self._list_pulse)
+        add("SOURce#:LIST[:STATe]", self._list_state)
+        add("SOURce#:LIST:COUNt", self._list_count)
         add("SOURce#:CURRent", self._current)
         add("OUTPut#[:STATe]", self._output)
         add("OUTPut:GLOBal[:STATe]", self._global)
@@ -102,12 +120,20 @@ class SourceCommands:
         """Set one field if the whole combination stays playable (-221 otherwise)."""
         s = lead.settings.copy()
         setattr(s, name, value)
-        why = segments.conflict(s)
+        c = s
+        if name == "table" and not s.list_on:
+            # A table loaded in the regular mode is checked as list mode will play it; the
+            # lead plays on undisturbed.
+            c = s.copy()
+            c.list_on = 1
+        why = segments.conflict(c)
         if why is not None:
             raise ScpiError(SETTINGS_CONFLICT, why)
-        self.st.check_limits(lead, s, lead.current)
+        for v in segments.limit_views(c):  # each table pulse in list mode
+            self.st.check_limits(lead, v, lead.current)
         lead.settings = s
-        self.st.settings_changed(lead)
+        if c is s:
+            self.st.settings_changed(lead)
 
     def _time(self, sfx, args, q, name, rng):
         lead = self._lead(sfx)
@@ -214,8 +240,61 @@ class SourceCommands:
             code = to_units(m, e, CURRENT_DEN, CURRENT_NUM)
             if code > CODE_MAX:
                 raise ScpiError(DATA_OUT_OF_RANGE, "0..6.1425E-03 A")
-        self.st.check_limits(lead, lead.settings, code)
+        for v in segments.limit_views(lead.settings):
+            self.st.check_limits(lead, v, code)
         self.st.set_current(lead, code)
+
+    # ------------------------------------------------------------------ SOURce<n>:LIST
+
+    def _list_pulse(self, sfx, args, q):
+        """[APPend,]<onset>,<width>[,<onset>,<width>...]: the new table, or with APPend the
+        present one followed by these pulses (a line holds 256 characters: a long table is
+        sent in parts). The query takes an optional window, [<first pulse>[,<count>]] (from
+        1): a whole 64-pulse table is a 1663-character reply, which a fragmented heap may
+        not have room for."""
+        lead = self._lead(sfx)
+        t = lead.settings.table or ()
+        if q:
+            need_args(args, 0, 2)
+            if args:  # a window (no copy of the table without one)
+                i = parse_int(args[0], 1, segments.TABLE_MAX) - 1
+                n = parse_int(args[1], 0, segments.TABLE_MAX) if len(args) > 1 else 64
+                t = t[2 * i : 2 * (i + n)]
+            # Written into one buffer (each value 12 characters and a comma): a list of 128
+            # strings, or a buffer grown step by step, would fragment the heap.
+            try:
+                out = io.StringIO(13 * len(t))  # MicroPython: preallocated
+            except TypeError:
+                out = io.StringIO()  # CPython
+            for i in range(len(t)):
+                if i:
+                    out.write(",")
+                out.write(seconds(t[i]))
+            return out.getvalue()
+        if args and args[0].upper() in ("APP", "APPEND"):
+            args = args[1:]
+        else:
+            t = ()
+        if not args or len(args) % 2:
+            raise ScpiError(-109)  # missing parameter: onset,width pairs
+        new = [0] * len(args)
+        for i in range(len(args)):
+            # Onsets 0..3600 s (the burst period's range), widths as PULSe:WIDTh.
+            new[i] = parse_cycles(args[i], _WIDTH if i % 2 else _BURST_PERIOD)
+        self._change(lead, "table", tuple(t) + tuple(new))
+
+    def _list_state(self, sfx, args, q):
+        lead = self._lead(sfx)
+        if q:
+            need_args(args, 0)
+            return "1" if lead.settings.list_on else "0"
+        need_args(args, 1)
+        self._change(lead, "list_on", 1 if parse_bool(args[0]) else 0)
+
+    def _list_count(self, sfx, args, q):
+        if not q:
+            raise ScpiError(-113, "query only")
+        return str(len(self._lead(sfx).settings.table or ()) // 2)
 
     # ------------------------------------------------------------------ OUTPut, TRIGger
 

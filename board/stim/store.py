@@ -17,10 +17,15 @@ class Corrupt(Exception):
 
 def save(name, obj):
     body = json.dumps(obj)
-    text = "%s\n%08x\n" % (body, crc32(body.encode()) & 0xFFFFFFFF)
+    # The CRC in slices and the file in two writes: one large block of heap (the body), not
+    # three, so a fragmented heap still lets the event log be saved.
+    crc = 0
+    for i in range(0, len(body), 128):
+        crc = crc32(body[i : i + 128].encode(), crc)
     tmp = name + ".tmp"
     with open(tmp, "w") as f:
-        f.write(text)
+        f.write(body)
+        f.write("\n%08x\n" % (crc & 0xFFFFFFFF))
     os.rename(tmp, name)
 
 
