@@ -55,6 +55,7 @@ class Instrument:
         self.log = EventLog()
         self._interlock_was = True
         self._bus_running = False
+        self._bus_at = 0
         self._restart_at = None  # ticks_ms when leads changed while running restart
         self._restart = []
         self._quiet = [None] * len(self.leads)  # per lead: ticks_ms it may start again
@@ -163,6 +164,13 @@ class Instrument:
             self._start(leads, trigger=True)
             self.hw.take_trigger_rises()  # count only edges from now on
             self.trigger.armed(self.now)
+
+    def _quiet_ms(self, leads):
+        """How long after a stop every pulse in flight has surely ended."""
+        longest = 0
+        for ld in leads:
+            longest = max(longest, segments.pulse_cycles(ld.settings))
+        return longest // 125_000 + _RESTART_MARGIN_MS
 
     def _train_ms(self, leads):
         """How long a triggered train plays (0 if any lead runs for ever)."""
@@ -426,21 +434,32 @@ class Instrument:
         self.save_session()
 
     def bus_trigger(self):
-        """*TRG: with TRIG:SOUR BUS, start the armed leads (or restart a finished train)."""
+        """*TRG with TRIG:SOUR BUS: start the armed leads. NORMal: a *TRG while the train
+        plays is ignored; once it has played out, *TRG plays it again. TOGGle: a second *TRG
+        stops the train (the pulse in flight ends whole), a third starts it again."""
         if not self.global_on or self.trig_source != BUS:
             return
         leads = [ld for ld in self.leads if ld.enabled]
-        armed = [ld for ld in leads if ld.running]
-        if self.trig_mode == 1 and self._bus_running:  # TOGGle: a second *TRG stops
-            self._stop_leads(armed)
-            self._bus_running = False
-            self._start(leads, go=False)
-            return
+        now = self.now
         if self._bus_running:
-            self._start(leads)  # NORMal: each *TRG plays the train again from its start
+            if self.trig_mode == 1:
+                self._stop_leads([ld for ld in leads if ld.running])
+                self._bus_running = False
+                self._bus_at = now
+                return
+            train = self._train_ms(leads)
+            if not train or ticks_diff(now, self._bus_at) < train:
+                return  # still playing
+            self._start(leads)  # played out: every pin rests, so re-preparing cuts nothing
+        elif all(ld.running for ld in leads):
+            self.hw.engine.go(leads)  # armed at OUTP:GLOB ON
         else:
-            self.hw.engine.go(armed)
+            wait = self._quiet_ms(leads)
+            if ticks_diff(now, self._bus_at) < wait:
+                raise ScpiError(SETTINGS_CONFLICT, "the last pulse is still ending")
+            self._start(leads)
         self._bus_running = True
+        self._bus_at = now
 
     def self_test(self):
         """*TST?: 0 if every check passes, else a bit mask (stim.measure.self_test)."""
