@@ -24,7 +24,6 @@ datasheet behaviour there instead:
 
 import random
 import sys
-import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -681,8 +680,9 @@ def test_module_flag_disables_fast_forward(monkeypatch) -> None:
 # --------------------------------------------------------------------------- speed
 
 
-def test_drg_four_machines_one_second_is_fast() -> None:
-    """20 Hz pulses, two 200 us phases, 4 state machines, 1 s at 125 MHz."""
+def test_drg_four_machines_one_second_in_slices() -> None:
+    """20 Hz pulses, two 200 us phases, 4 state machines, 1 s at 125 MHz, advanced in 1 ms
+    slices as the virtual board does (its speed is measured by bench/, not asserted here)."""
     mem = assemble(PULSE_PROGRAM.format(side0="", side1="", delay=0))
     clock, phase = 125_000_000, 25_000  # 200 us
 
@@ -696,12 +696,9 @@ def test_drg_four_machines_one_second_is_fast() -> None:
         sm = make_sm(mem, cfg, Start(pin_dirs=3 << 2 * index))
         sm.attach_dma(DmaFeed(ring, ring_words=3, count=1_000_000))
         machines.append(sm)
-    began = time.perf_counter()
     for millisecond in range(1, 1001):  # the virtual board advances in slices
         for sm in machines:
             sm.run_until(millisecond * clock // 1000)
-    elapsed = time.perf_counter() - began
-    assert elapsed < 0.25, f"{elapsed:.3f} s"
     first = machines[0].edges
     assert len(first) == 80  # 20 pulses x 4 edges
     assert first[:4] == [(1, 0, 1), (25_001, 0, 0), (25_001, 1, 1), (50_001, 1, 0)]
