@@ -59,8 +59,11 @@ def configure(
 
 def start_capture_and(vb: VirtualBoard, seconds: float, inst: ScpiClient, query: str) -> tuple:
     cap = vb.start_capture(seconds)
-    got = inst.query(query)
-    return got, cap.result()
+    try:
+        got = inst.query(query)
+    finally:
+        wf = cap.result()
+    return got, wf
 
 
 @settings(

@@ -653,7 +653,13 @@ class Supervisor:
 
     def capture_begin(self, seconds: float) -> int:
         """Start recording now; returns the first cycle of the window."""
-        self._capture_lock.acquire()
+        # One window at a time: a window a client opened and never collected (it failed in
+        # between) is dropped, so it cannot block every later capture.
+        win = getattr(self, "_cap_window", None)
+        wait = 1.0 if win is None else max(1.0, (win[1] - self.now_cycle()) / SYS_HZ + 2.0)
+        if not self._capture_lock.acquire(timeout=wait):
+            self._capture_lock.release()
+            self._capture_lock.acquire()
         # Whatever the firmware did before this request is on the chip before t0.
         self.settle()
         with self.lock:
