@@ -17,6 +17,7 @@ from stim.serial_port import SerialPort
 
 _POLL_MS = 2  # longest wait for serial input: bounds button/interlock polling latency
 _GC_MS = 1000  # collect garbage at least this often, in a quiet moment of the loop
+_STALE_LINE_MS = 1000  # a partial line left this long (its host went away) is dropped
 WATCHDOG_MS = 1000  # a main loop stuck this long resets the board into the rest state
 _WATCHDOG_CTRL_CLR = 0x4005B000  # WATCHDOG CTRL, atomic clear alias
 _WATCHDOG_ENABLE = 1 << 30
@@ -39,12 +40,18 @@ def run(hw=None, port=None, reserve=None):
     try:
         inst.boot(time.ticks_ms())
         wdt = machine.WDT(timeout=WATCHDOG_MS)
-        last_gc = time.ticks_ms()
+        last_gc = last_rx = time.ticks_ms()
         while True:
             wdt.feed()
             port.wait(_POLL_MS)
             data = port.read_available()
+            if not data and lines.pending():
+                # A host that vanished mid-command must not glue its half line onto the
+                # next host's first command.
+                if time.ticks_diff(time.ticks_ms(), last_rx) > _STALE_LINE_MS:
+                    lines.reset()
             if data:
+                last_rx = time.ticks_ms()
                 for item in lines.feed(data):
                     reply = inst.execute(item, time.ticks_ms())
                     if reply is not None:
