@@ -8,7 +8,7 @@ STUBS  := .stubs
 PORT   ?= auto
 STAMP  := $(VENV)/.installed
 
-.PHONY: help venv sim test lint typecheck pytest flash test-hw bench clean
+.PHONY: help venv sim test lint typecheck pytest flash test-hw bench reliability clean
 
 help:
 	@echo "make sim      virtual board with its front panel"
@@ -47,6 +47,14 @@ flash: $(STAMP)
 
 test-hw: $(STAMP)
 	$(BIN)/pytest -q --port $(PORT)
+
+# Benchmarks: tables on stdout and bench/results.md (QUICK=1: every script in --quick mode).
+bench: $(STAMP)
+	$(BIN)/python bench/run_all.py $(if $(QUICK),--quick)
+
+# The long reliability campaign (about 15 minutes): docs/reliability.md. QUICK=1 for a small one.
+reliability: $(STAMP)
+	$(BIN)/python bench/reliability.py $(if $(QUICK),--quick)
 
 clean:
 	rm -rf $(VENV) $(STUBS) .pytest_cache .mypy_cache .ruff_cache build
