@@ -415,12 +415,16 @@ class Instrument:
                 raise ScpiError(safety.SESSION_OVER)
             self.global_on = True
             leads = [ld for ld in self.leads if ld.enabled]
-            if self.trig_source == IMMEDIATE:
-                self._start(leads)
-            elif self.trig_source == EXTERNAL:
-                self._arm_external(leads)
-            else:
-                self._start(leads, go=False)  # *TRG starts them
+            try:
+                if self.trig_source == IMMEDIATE:
+                    self._start(leads)
+                elif self.trig_source == EXTERNAL:
+                    self._arm_external(leads)
+                else:
+                    self._start(leads, go=False)  # *TRG starts them
+            except Exception:
+                self._all_off()  # a start that failed (no heap) must not report output on
+                raise
         else:
             self._all_off()
 
