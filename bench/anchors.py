@@ -205,6 +205,20 @@ def main(argv: list[str] | None = None) -> int:
             pp = train_count(ticks_trunc(dur), ticks_trunc(period))
             pn = train_count(ticks_near(dur), ticks_near(period))
             exact = math.ceil(round(dur * hz, 9))  # pulses starting before the duration
+            if n != exact:
+                t.notes.append(
+                    "%s: %g s is a whole number of periods at %g Hz, so pulse %d would start "
+                    "exactly at the end; the period rounded to the nearest cycle (%+.3g ns) "
+                    "moves that start %s the duration"
+                    % (
+                        label,
+                        dur,
+                        hz,
+                        exact + 1,
+                        (p / SYS_HZ - 1 / hz) * 1e9,
+                        "inside" if n > exact else "outside",
+                    )
+                )
             t.add(
                 label,
                 "P = %d" % p,
