@@ -87,6 +87,9 @@ def _raw(fd: int, isig: bool = False) -> None:
     attrs = termios.tcgetattr(fd)
     if isig:
         attrs[3] |= termios.ISIG  # Ctrl-C becomes SIGINT, as the rp2 USB layer interrupts
+        # Only Ctrl-C: on a Pico, Ctrl-\ and Ctrl-Z are ordinary bytes, not quit or stop.
+        attrs[6][termios.VQUIT] = b"\x00"
+        attrs[6][termios.VSUSP] = b"\x00"
     termios.tcsetattr(fd, termios.TCSANOW, attrs)
 
 
