@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         ["case", "largest burst count", "record words", "what the next one gets"],
         how=(
             "bisection over SOUR:BURS:COUN with 10 us phases, no gap, 1 kHz bursts "
-            "(3 words a pulse; the firmware documents records up to 2048 words)"
+            "(3 words a pulse; records of up to 1024 words, 2048 for all leads together)"
         ),
     )
     r.add("one lead, setting accepted", one, record_words(one) if one else 0, why_one or "-")

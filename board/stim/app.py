@@ -10,6 +10,7 @@ import time
 import machine
 import micropython
 
+from stim import heap
 from stim.hardware import build
 from stim.instrument import Instrument
 from stim.linebuf import LineBuffer
@@ -24,18 +25,24 @@ _WATCHDOG_ENABLE = 1 << 30
 _CAUSES = {1: "POWER", 3: "WATCHDOG"}
 
 
-def run(hw=None, port=None, reserve=None):
+def run(hw=None, port=None, reserve=None, rings=None):
     # Room to report an exception raised where the heap is locked (the unix port has none).
     emergency = getattr(micropython, "alloc_emergency_exception_buf", None)
     if emergency:
         emergency(100)
-    hw = hw or build()
+    hw = hw or build(rings)
     port = port or SerialPort()
     inst = Instrument(hw, _CAUSES.get(machine.reset_cause(), "SOFT"))
     lines = LineBuffer(256)
+    gc.collect()
+    # The block for operations that need memory in one piece (stim.heap), taken while the
+    # load reserve still holds the bottom of the heap: it lands above everything built, out
+    # of the way of the small objects, which fill the lowest holes first.
+    heap.take()
     if reserve:
         reserve.clear()  # everything is built: hand the held block back as one free region
     gc.collect()
+    heap.take()  # if there was no room above
     wdt = None
     try:
         inst.boot(time.ticks_ms())
@@ -56,11 +63,17 @@ def run(hw=None, port=None, reserve=None):
                     reply = inst.execute(item, time.ticks_ms())
                     if reply is not None:
                         port.write_line(reply)
+                    if not heap.held():
+                        # What used the reserve (a file, a long reply) is garbage now.
+                        gc.collect()
+                        heap.take()
             now = time.ticks_ms()
             inst.service(now)
             if not data and time.ticks_diff(now, last_gc) >= _GC_MS:
-                # Collect while idle, so garbage never piles up into a fragmented heap.
+                # Collect while idle, so garbage never piles up into a fragmented heap; take
+                # the reserve back if the operation that used it could not.
                 gc.collect()
+                heap.take()
                 last_gc = now
     finally:
         # Outputs to rest on every way out; KeyboardInterrupt and SystemExit still propagate.

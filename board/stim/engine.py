@@ -5,7 +5,8 @@ all their state machines with one write to PIO0 CTRL's atomic SET alias, so they
 same cycle and differ exactly by their programmed delays. With a trigger pin, each lead first
 latches a `wait` on it, so all of them start in the cycle the trigger input goes high.
 `disarm(leads)` drops the leads' ARM lines: each finishes the pulse it is playing, both
-phases, and then plays rest. `halt()` stops every state machine at once (one write to CTRL's
+phases, and then plays rest. `park(lead)` stops a disarmed lead whose last pulse has ended and
+gives its ring back to the pool. `halt()` stops every state machine at once (one write to CTRL's
 CLR alias) for the safety paths.
 
 The sync output is a state machine on PIO1 that follows the source lead's phase-1 pin
@@ -16,6 +17,7 @@ import time
 
 from micropython import const
 
+from stim.lead import NoRoom
 from stim.sync_program import sync_program
 
 _PIO0_CTRL = const(0x50200000)
@@ -26,9 +28,10 @@ _SYNC_SM = const(4)  # PIO1, state machine 0
 
 
 class Engine:
-    def __init__(self, mem32, leads, arm_pins, rp2=None, sync_pin=None):
+    def __init__(self, mem32, leads, arm_pins, rp2=None, sync_pin=None, rings=None):
         self.mem32 = mem32
         self.leads = leads
+        self.rings = rings
         self.arm_pins = arm_pins
         self.rp2 = rp2
         self.sync_pin = sync_pin
@@ -59,7 +62,12 @@ class Engine:
         mask = self._mask(leads)
         self.mem32[_PIO0_CTRL | _CLR] = mask
         for lead in leads:
-            lead.prepare()
+            lead.stop_dma()  # before the pool moves their rings
+        views = self.rings.place([(ld.ring_id, ld.record_words()) for ld in leads])
+        if views is None:
+            raise NoRoom()
+        for lead in leads:
+            lead.prepare(views[lead.ring_id])
         if sync is not None and self.rp2 is not None and sync[0] in leads:
             self._start_sync(sync[0], sync[1])
         if trigger_pin is not None:
@@ -93,6 +101,11 @@ class Engine:
         """Hold `lead` at rest from its next pulse on (off), or let it pulse again (on),
         without touching its timing: the state machine keeps playing every segment."""
         self.arm_pins[lead.index].value(1 if on else 0)
+
+    def park(self, lead):
+        """Stop a disarmed lead that plays only rest now, and free its ring."""
+        self.mem32[_PIO0_CTRL | _CLR] = 1 << lead.sm_id
+        lead.stop_now()
 
     def halt(self):
         """Stop every lead's state machine, the sync output and DMA now (then pins go low)."""

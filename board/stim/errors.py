@@ -33,6 +33,7 @@ EXECUTION_ERROR = const(-200)
 SETTINGS_CONFLICT = const(-221)
 DATA_OUT_OF_RANGE = const(-222)
 ILLEGAL_PARAMETER_VALUE = const(-224)
+OUT_OF_MEMORY = const(-225)
 DEVICE_ERROR = const(-300)
 QUEUE_OVERFLOW = const(-350)
 INPUT_BUFFER_OVERRUN = const(-363)
@@ -70,6 +71,7 @@ _MESSAGES = {
     -221: "Settings conflict",
     -222: "Data out of range",
     -224: "Illegal parameter value",
+    -225: "Out of memory",
     -300: "Device-specific error",
     -350: "Queue overflow",
     -363: "Input buffer overrun",

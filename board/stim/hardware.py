@@ -11,12 +11,13 @@ from stim import pins
 from stim.dac import Mcp4728
 from stim.engine import Engine
 from stim.lead import Lead
+from stim.ringpool import RingPool
 
 
 class Hardware:
     """The board's peripherals, plus `rest()`: every output to its safe level at once."""
 
-    def __init__(self, machine_mod=machine, rp2_mod=rp2):
+    def __init__(self, machine_mod=machine, rp2_mod=rp2, rings=None):
         m = machine_mod
         self.machine = m
         self.led = m.Pin(pins.LED, m.Pin.OUT, value=0)
@@ -30,11 +31,14 @@ class Hardware:
         self.trigger.irq(handler=self._on_rise, trigger=m.Pin.IRQ_RISING)
         self.i2c = m.I2C(pins.I2C_ID, scl=m.Pin(pins.I2C_SCL), sda=m.Pin(pins.I2C_SDA))
         self.dac = Mcp4728(self.i2c, pins.DAC_ADDR)
+        self.rings = rings or RingPool()
         self.leads = [
-            Lead(rp2_mod, i, i, pins.LEAD_A[i], pins.ARM[i], pins.INTERLOCK, rp2_mod.DMA)
+            Lead(
+                rp2_mod, i, i, pins.LEAD_A[i], pins.ARM[i], pins.INTERLOCK, rp2_mod.DMA, self.rings
+            )
             for i in range(4)
         ]
-        self.engine = Engine(m.mem32, self.leads, self.arm, rp2_mod, pins.SYNC)
+        self.engine = Engine(m.mem32, self.leads, self.arm, rp2_mod, pins.SYNC, self.rings)
         self.rest()
 
     def _on_rise(self, pin):
@@ -63,5 +67,5 @@ class Hardware:
             self.dac.zero_all()
 
 
-def build():
-    return Hardware()
+def build(rings=None):
+    return Hardware(rings=rings)

@@ -9,7 +9,7 @@ common_cmds, source_cmds and system_cmds; this module holds what they act on.
 from stim import limits, safety, segments, store
 from stim.amplitude import Amplitude
 from stim.common_cmds import CommonCommands
-from stim.errors import SETTINGS_CONFLICT, ErrorQueue, ScpiError, define
+from stim.errors import OUT_OF_MEMORY, SETTINGS_CONFLICT, ErrorQueue, ScpiError, define
 from stim.eventlog import EventLog
 from stim.lockbox import LockBox
 from stim.measure_cmds import MeasureCommands
@@ -27,6 +27,7 @@ for _code, _msg in safety.MESSAGES.items():
 _RESTART_MARGIN_MS = 2  # after disarming, wait this much past the longest pulse in flight
 _SESSION_SAVE_MS = 10_000
 _PRESET = "preset%d.json"
+_NO_ROOM = "no room in the 2048 words of record memory"
 _SETTINGS = segments.Settings.__slots__
 
 
@@ -350,12 +351,40 @@ class Instrument:
         of the exception ending the main loop."""
         try:
             self._start(leads, trigger, go)
-        except Exception:
+        except Exception as e:
             self._all_off()
             try:
-                self.errors.push(-200)
+                if isinstance(e, ScpiError):
+                    self.errors.push(e.code, e.detail)
+                else:
+                    self.errors.push(-200)
             except Exception:
                 pass
+
+    def _park_idle(self, keep):
+        """Stop the leads that were turned off and have played their last pulse, so their
+        rings go back to the pool."""
+        for ld in self.leads:
+            if ld not in keep and not ld.running and ld.holds_ring() and not self._wait_ms(ld):
+                self.hw.engine.park(ld)
+
+    def _room(self, requests, keep):
+        """Milliseconds until the pool can hold `requests` (0: now), once the leads that were
+        turned off and still play their last pulse have ended; -225 if it never can."""
+        self._park_idle(keep)
+        rings = self.hw.rings
+        if rings.fits(requests):
+            return 0
+        ending = [ld for ld in self.leads if ld not in keep and not ld.running and ld.holds_ring()]
+        if ending and rings.fits(requests + [(ld.ring_id, 0) for ld in ending]):
+            return max(self._wait_ms(ld) for ld in ending) + 1
+        raise ScpiError(OUT_OF_MEMORY, _NO_ROOM)
+
+    def room_for(self, lead, settings):
+        """-225, before anything changes, if a lead that is to run could not hold the record
+        of `settings` beside the rings of the others."""
+        if self._should_run(lead):
+            self._room([(lead.ring_id, segments.record_len(settings))], [lead])
 
     def _start(self, leads, trigger=False, go=True):
         if not leads:
@@ -366,6 +395,10 @@ class Instrument:
             # would cut its pulse in flight, and its next pulse must keep to the limits. All
             # of them start together once it may.
             self._start_later(leads, wait)
+            return
+        wait = self._room([(ld.ring_id, ld.record_words()) for ld in leads], leads)
+        if wait:
+            self._start_later(leads, wait)  # once the leads turned off free their rings
             return
         for lead in leads:
             self.ramps[lead.index].restart(self.now)
@@ -395,11 +428,16 @@ class Instrument:
             self._quiet[lead.index] = ticks_add(amp.stopped_at, wait)
 
     def set_lead_enabled(self, lead, on):
+        was = lead.enabled
         lead.enabled = on
         if not self.global_on:
             return
         if on and not lead.running and self.trig_source == IMMEDIATE:
-            self._start([lead])
+            try:
+                self._start([lead])
+            except Exception:
+                lead.enabled = was  # refused: nothing changed
+                raise
         elif not on and lead.running:
             self._stop_leads([lead])
 

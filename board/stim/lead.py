@@ -1,28 +1,24 @@
 """One lead channel: a PIO state machine fed by two DMA channels, with no CPU work per pulse.
 
 The lead's pulse train is compiled (`stim.segments`) into a record of segment words, one
-period or one burst period long, kept in a DMA read ring. Two DMA channels chained to each
+period or one burst period long, kept in a DMA read ring (in `stim.ringpool`, memory taken
+once at boot). Two DMA channels chained to each
 other play the ring for ever (each stops after a whole number of rings and triggers the other,
 which carries on where it stopped), or one channel plays exactly the words of a finite train.
 
 The state machine is configured here but enabled by `stim.engine`, which starts every lead in
 the same PIO cycle. Hardware comes in through the constructor: the rp2 module (real or
-simulated), the lead's pins and a DMA factory.
+simulated), the lead's pins, a DMA factory and the ring pool.
 """
-
-import gc
-from array import array
 
 from stim import segments
 from stim.pulse_program import pulse_program
 
-try:
-    from uctypes import addressof
-except ImportError:  # CPython unit tests
-    addressof = id
-
 _DREQ_PIO_TX = (0, 8)  # DREQ numbers of PIO0 and PIO1 TX FIFOs (+ state machine index)
-_RING_WORDS = 64  # ring capacity allocated at boot (longer records allocate on demand)
+
+
+class NoRoom(Exception):
+    """The ring pool cannot hold the records of the leads to start (SCPI -225)."""
 
 
 def _log2(n):
@@ -35,7 +31,7 @@ def _log2(n):
 class Lead:
     """Lead `index` (0..3), driven by state machine `sm_id` on pins (pin_a, pin_a + 1)."""
 
-    def __init__(self, rp2, index, sm_id, pin_a, arm_pin, interlock_pin, make_dma):
+    def __init__(self, rp2, index, sm_id, pin_a, arm_pin, interlock_pin, make_dma, rings):
         self.rp2 = rp2
         self.index = index
         self.sm_id = sm_id
@@ -49,24 +45,19 @@ class Lead:
         self.started_us = None  # ticks_us when the engine last enabled the state machine
         self._dma_a = make_dma()
         self._dma_b = make_dma()
-        # Allocated once, at boot, while the heap is still whole: a ring of up to _RING_WORDS
-        # words (every regular pulse train and most bursts) never needs a new buffer.
-        self._buf = array("I", bytes(8 * _RING_WORDS))
+        self.rings = rings
+        self.ring_id = index + 1  # this lead's holder id in the pool
         self._ring = None
 
-    def _ring_view(self, words):
-        """An array view of `words` words aligned to its own size, as a DMA ring needs."""
-        nbytes = words * 4
-        if len(self._buf) < 2 * words:
-            self._buf = array("I", bytes(8))  # let the old buffer go before the new one
-            gc.collect()
-            self._buf = array("I", bytes(2 * nbytes))  # twice the ring, to align within it
-        base = addressof(self._buf)
-        skip = (-base % nbytes) // 4 if isinstance(base, int) and base > 0xFFFF else 0
-        return memoryview(self._buf)[skip : skip + words]
+    def record_words(self):
+        """Words of the ring the current settings need (ValueError if they cannot play)."""
+        return segments.record_len(self.settings)
 
-    def prepare(self):
-        """Load the program and the record, fill the FIFO; the SM stays disabled."""
+    def prepare(self, ring=None):
+        """Load the program and the record, fill the FIFO; the SM stays disabled.
+
+        `ring` is the view the pool gave this lead (`stim.engine` places several leads at
+        once); without it the lead asks the pool for its own (NoRoom if it has none)."""
         s = self.settings
         rp2 = self.rp2
         sm = rp2.StateMachine(
@@ -78,10 +69,14 @@ class Lead:
             jmp_pin=self.interlock_pin,
         )
         self.sm = sm
-        self._stop_dma()
+        self.stop_dma()
         sm.exec("set(x, 1)")  # delay words are plain segments: let them play (at rest)
         n = segments.record_len(s)
-        ring = self._ring_view(n)
+        if ring is None:
+            views = self.rings.place([(self.ring_id, n)])
+            if views is None:
+                raise NoRoom()
+            ring = views[self.ring_id]
         segments.record_into(s, ring)
         for w in segments.delay_words(s):
             sm.put(w)
@@ -111,11 +106,18 @@ class Lead:
             a.config(read=ring, write=sm, count=per, ctrl=ctrl(b.channel), trigger=True)
         self._ring = ring
 
-    def _stop_dma(self):
+    def stop_dma(self):
         for d in (self._dma_a, self._dma_b):
             d.active(0)
 
     def stop_now(self):
-        """Stop this lead's DMA at once (the engine stops the state machine)."""
-        self._stop_dma()
+        """Stop this lead's DMA at once (the engine stops the state machine) and give its
+        ring back to the pool."""
+        self.stop_dma()
         self.running = False
+        if self._ring is not None:
+            self._ring = None
+            self.rings.release(self.ring_id)
+
+    def holds_ring(self):
+        return self._ring is not None

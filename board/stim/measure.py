@@ -38,6 +38,7 @@ import time
 
 from stim import segments
 from stim.errors import SETTINGS_CONFLICT, ScpiError
+from stim.lead import NoRoom
 from stim.measure_program import measure_program, pattern_program
 from stim.safety import ticks_add, ticks_diff
 from stim.scpi import need_args, query_only
@@ -246,7 +247,7 @@ def _lead_ok(lead, clock):
         lead.prepare()
         clock.sleep_ms(1)
         return lead.sm.tx_fifo() == 8 and not lead.sm.active()  # joined TX FIFO: 8 deep
-    except (OSError, ValueError, RuntimeError):
+    except (OSError, ValueError, RuntimeError, NoRoom):
         return False
     finally:
         lead.stop_now()
@@ -275,6 +276,7 @@ def self_test(inst, clock=time):
         raise ScpiError(SETTINGS_CONFLICT, "a pulse is still in flight")
     if wait:
         clock.sleep_ms(wait + 1)
+    hw.rest()  # every lead stopped: each ring back in the pool for the test record
     bits = 0
     for lead in hw.leads:
         if not _lead_ok(lead, clock):

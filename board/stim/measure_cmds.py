@@ -10,11 +10,11 @@ others; the code that runs them (`stim.measure`, with the handlers' bodies) is i
 query or *TST? and dropped after it, so it costs no heap between measurements.
 """
 
-import gc
 import sys
 
 import stim.measure_program  # noqa: F401  (assembled now, while the heap is fresh)
 from stim.errors import define
+from stim.heap import Spare
 
 define(-230, "Data corrupt or stale")  # SCPI-1999; stim.measure's error when it times out
 
@@ -23,15 +23,15 @@ def call(name, *args):
     """stim.measure.<name>(*args), with stim.measure imported for the call and dropped after:
     a measurement then leaves the heap as it found it, where keeping the module would hold
     5 KB from the first one on. The import follows a collection, as it needs contiguous blocks
-    (the file buffer among them) that a collection in its middle may not leave."""
-    gc.collect()
-    try:
-        from stim import measure
+    (the file buffer among them): the heap's reserve is free for it (stim.heap)."""
+    with Spare():
+        try:
+            from stim import measure
 
-        return getattr(measure, name)(*args)
-    finally:
-        sys.modules.pop("stim.measure", None)
-        stim.__dict__.pop("measure", None)
+            return getattr(measure, name)(*args)
+        finally:
+            sys.modules.pop("stim.measure", None)
+            stim.__dict__.pop("measure", None)
 
 
 _st = None  # the Instrument

@@ -90,7 +90,7 @@ MIN_OFF = const(MIN_BEFORE_START)  # 12
 MIN_DELAY = const(MIN_BEFORE_START - PRE_START + PRE_PLAIN)  # 8, see delay_words
 
 TABLE_MAX = const(64)  # pulses in a list-mode table
-RECORD_MAX = const(2048)  # words in a record (DMA read ring of at most 8 KiB)
+RECORD_MAX = const(1024)  # words in a record (stim.ringpool.RING_MAX: a 4 KiB DMA ring)
 DELAY_WORDS_MAX = const(8)  # the joined TX FIFO holds them all before the DMA starts
 # Longest segment followed by a plain one (not const: big for a Pico small int).
 PIECE_MAX = Y_MAX + POST_FIXED + PRE_PLAIN
@@ -103,7 +103,7 @@ _REST = const(0)
 _GAP = const(1)
 _PHASE = const(2)
 
-_TOO_MANY = "record needs more than 2048 words"
+_TOO_MANY = "record needs more than 1024 words"
 
 
 class Settings:
@@ -420,7 +420,7 @@ def record_into(s, buf):
 def record(s):
     """The repeating record as a list of words: one period, burst period or table cycle.
 
-    Its length is a power of two (2..2048) and its first word starts a pulse.
+    Its length is a power of two (2..1024) and its first word starts a pulse.
     Raises ValueError with the conflict() reason when the settings are impossible.
     """
     out = []

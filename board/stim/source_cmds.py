@@ -131,6 +131,8 @@ class SourceCommands:
             raise ScpiError(SETTINGS_CONFLICT, why)
         for v in segments.limit_views(c):  # each table pulse in list mode
             self.st.check_limits(lead, v, lead.current)
+        if c is s:
+            self.st.room_for(lead, s)
         lead.settings = s
         if c is s:
             self.st.settings_changed(lead)

@@ -10,12 +10,20 @@ import json
 import os
 from binascii import crc32
 
+from stim.heap import Spare
+
 
 class Corrupt(Exception):
     pass
 
 
 def save(name, obj):
+    # Opening a file takes about 1.2 KB in one piece, the body as much: use the reserve.
+    with Spare():
+        _save(name, obj)
+
+
+def _save(name, obj):
     body = json.dumps(obj)
     # The CRC in slices and the file in two writes: one large block of heap (the body), not
     # three, so a fragmented heap still lets the event log be saved.
@@ -30,6 +38,11 @@ def save(name, obj):
 
 
 def load(name):
+    with Spare():
+        return _load(name)
+
+
+def _load(name):
     try:
         with open(name) as f:
             text = f.read()

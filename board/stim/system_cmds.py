@@ -8,6 +8,7 @@ import gc
 
 from stim import safety
 from stim.errors import DATA_OUT_OF_RANGE, ScpiError
+from stim.heap import Spare
 from stim.scpi import need_args, query_only
 from stim.source_cmds import CURRENT_DEN, CURRENT_NUM, SYS_HZ, parse_cycles
 from stim.units import format_fixed, parse_int, parse_number, parse_string, special, to_units
@@ -39,6 +40,7 @@ class SystemCommands:
         add("SYSTem:LOG", self._log)
         add("SYSTem:RESet:CAUSe", self._reset_cause)
         add("SYSTem:MEMory:FREE", self._mem_free)
+        add("SYSTem:MEMory:LARGest", self._mem_largest)
         add("SOURce#:RAMP", self._ramp)
         add("*SAV", self._sav)
         add("*RCL", self._rcl)
@@ -76,9 +78,23 @@ class SystemCommands:
         gc.collect()
         return str(gc.mem_free())
 
+    def _mem_largest(self, sfx, args, q):
+        query_only(q)
+        with Spare():  # what an operation that uses the reserve can have
+            lo, hi = 0, gc.mem_free()  # the largest block found to fit, and a bound above
+            while hi - lo > 16:
+                mid = (lo + hi) // 2
+                try:
+                    bytearray(mid)
+                    lo = mid
+                except MemoryError:
+                    hi = mid
+        return str(lo)
+
     def _log(self, sfx, args, q):
         query_only(q)
-        return self.st.log.text()
+        with Spare():  # the reply takes about 1.1 KB in one piece
+            return self.st.log.text()
 
     # ------------------------------------------------------------------ limits
 

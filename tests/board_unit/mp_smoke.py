@@ -213,4 +213,37 @@ if mem_alloc is not None:
     check(mem_alloc() - a0 < 512, "linebuf grew")
     check(big.feed(b"\n") == [OVERRUN], "overrun")
 
+# The ring pool: every ring it gives out is aligned to its own size, as a DMA read ring
+# must be, and rings of different holders never overlap.
+try:
+    from uctypes import addressof
+except ImportError:
+    addressof = None
+if addressof is not None:
+    from stim.ringpool import POOL_WORDS, RingPool
+
+    pool = RingPool()
+    sizes = [1024, 512, 256, 128, 64, 32, 16, 8, 4, 2]
+    for a in sizes:
+        for b in sizes:
+            views = pool.place([(1, a), (2, b), (3, 2), (4, 4)])
+            if a + b + 32 > POOL_WORDS:  # two 16-word units for the small rings
+                check(views is None, "over the pool: %d + %d" % (a, b))
+                continue
+            check(views is not None, "no room for %d + %d" % (a, b))
+            spans = []
+            for v in views.values():
+                addr = addressof(v)
+                check(addr % (4 * len(v)) == 0, "ring of %d not aligned" % len(v))
+                spans.append((addr, addr + 4 * len(v)))
+            spans.sort()
+            for i in range(len(spans) - 1):
+                check(spans[i][1] <= spans[i + 1][0], "rings overlap")
+    check(pool.place([(1, 1024), (2, 1024), (3, 2)]) is None, "over the pool")
+    check(pool.place([(1, 1024), (2, 1024)]) is None, "3 and 4 still hold rings")
+    pool.release(3)
+    pool.release(4)
+    check(pool.place([(1, 1024), (2, 1024)]) is not None, "the whole pool")
+    check(pool.free_words() == 0 and POOL_WORDS == 2048, "pool full")
+
 print("OK")

@@ -752,7 +752,7 @@ def test_self_test_passes_and_restores():
     for lead in inst.hw.leads:
         assert lead.prepared_with is not None and lead.prepared_with.width == 25_000
         assert lead.settings.width == 99 and lead.stopped  # its own settings are back
-    assert inst.hw.rests == 2 and not bench.sms[4].enabled
+    assert inst.hw.rests == 3 and not bench.sms[4].enabled  # before, after the leads, at the end
 
 
 def test_self_test_bits():

@@ -348,7 +348,7 @@ def possible(s):
     size = 1
     while size < fewest:
         size *= 2
-    if size > 2048 or size > most:
+    if size > sg.RECORD_MAX or size > most:
         return False
     if s.train:
         endless = s.copy()
@@ -522,7 +522,7 @@ def test_defaults():
 def test_words_decode_to_the_programmed_durations(s):
     assume(sg.conflict(s) is None)
     rec = sg.record(s)
-    assert len(rec) & (len(rec) - 1) == 0 and 2 <= len(rec) <= 2048
+    assert len(rec) & (len(rec) - 1) == 0 and 2 <= len(rec) <= sg.RECORD_MAX
     assert sg.record_len(s) == len(rec)
     d = durations(rec)
     spacing = s.burst_period if s.burst_count > 1 else s.period
@@ -625,8 +625,9 @@ def test_extremes():
     assert len(sg.delay_words(Settings(delay=30 * SEC))) == 7
     assert len(sg.delay_words(Settings(delay=sg.DELAY_MAX))) == 8
     assert sg.conflict(Settings(delay=sg.DELAY_MAX + 1)) == "delay too long"
-    # Too many words: 1024 pulses of 3 words, or rests of more than ~4.3 s each.
-    assert sg.conflict(Settings(gap=0, burst_count=683, burst_period=10**12)) is not None
+    # Too many words: 342 pulses of 3 words, or rests of more than ~4.3 s each.
+    too_many = "record needs more than %d words" % sg.RECORD_MAX
+    assert sg.conflict(Settings(gap=0, burst_count=342, burst_period=10**12)) == too_many
     assert sg.conflict(Settings(period=hour, burst_count=3, burst_period=3 * hour)) is not None
     # The DMA count is 32 bits.
     s = Settings(width=8, gap=0, period=36, train=10**12)
@@ -663,9 +664,9 @@ def test_delays_shift_channels_exactly():
 def test_record_into_buffer():
     from array import array
 
-    s = Settings(period=3600 * SEC, burst_count=2, burst_period=7200 * SEC)
+    s = Settings(period=1800 * SEC, burst_count=2, burst_period=3600 * SEC)
     buf = array("I", [0] * sg.record_len(s))
-    assert sg.record_into(s, buf) == len(buf) == 2048
+    assert sg.record_into(s, buf) == len(buf) == sg.RECORD_MAX == 1024
     assert list(buf) == sg.record(s)
     with pytest.raises(ValueError):
         sg.record_len(Settings(width=1))

@@ -8,6 +8,7 @@ supervisor, which executes the programs instruction by instruction to produce th
 import sys
 
 import _simlink as _L
+from uctypes import addressof as _addressof
 
 # On a Pico the assembler is frozen into flash and costs no heap. Here it is loaded only
 # while it assembles, then dropped again, so the firmware keeps a Pico's heap to itself.
@@ -422,6 +423,10 @@ class DMA:
             sm = (4 if base == 0x50300000 else 0) + ((write & 0xFF) - 0x10) // 4
         if read is not None and not isinstance(read, int):
             words = memoryview(read)
+            ring = (ctrl >> 6) & 0xF
+            if ring and not (ctrl >> 10) & 1 and _addressof(words) % (1 << ring):
+                # The chip would wrap at the aligned boundary and play other memory.
+                raise ValueError("DMA read ring not aligned to its size")
             self._words = _L.Words(words)
         if count is not None:
             self._count = count

@@ -1,0 +1,46 @@
+"""A block of heap held in reserve for the moments that need memory in one piece.
+
+MicroPython's heap is never compacted: after hours of commands its free memory is spread over
+many small holes, while opening a file on flash takes about 1.2 KB in one piece, a preset's
+JSON about as much again, and a long reply (SYST:LOG?) as much. So one block is taken at boot,
+while the heap is whole, and `with Spare():` hands it back for the length of such an
+operation, then takes it again: whatever the operation leaves behind is garbage by then, and
+the allocator, which fills the lowest hole that fits, gives the block the same room again.
+"""
+
+import gc
+
+try:
+    from micropython import const
+except ImportError:  # CPython unit tests
+    const = lambda x: x  # noqa: E731
+
+SIZE = const(4096)
+_held = []  # type: list[bytearray]  # the block, when held (a list: no global statement needed)
+
+
+def take():
+    """Hold the block again; without room for it the next operations simply go without."""
+    if not _held:
+        try:
+            _held.append(bytearray(SIZE))
+        except MemoryError:
+            pass
+
+
+def held():
+    return bool(_held)
+
+
+class Spare:
+    """Context manager: the reserve is free inside, held again outside."""
+
+    def __enter__(self):
+        _held.clear()
+        gc.collect()
+        return self
+
+    def __exit__(self, *exc):
+        gc.collect()
+        take()
+        return False
