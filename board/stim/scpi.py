@@ -111,14 +111,30 @@ def no_query(query):
         raise ScpiError(UNDEFINED_HEADER, "no query form")
 
 
-# A header tree node is a 3-item list (smaller than a class instance on the
-# board): [long form upper case, {short/long form upper case: node} or None,
-# leaf or None], where leaf = (handler, slots, nsuf): slots has one entry per
-# node of the path from the root, the index into the suffix tuple for a "#"
-# node or -1; nsuf is the number of "#" nodes of the pattern.
+# A header tree node is a 4-item list (smaller than a class instance on the
+# board): [long form upper case, {long form upper case: node} or None, leaf or
+# None, length of the short form], where leaf = (handler, slots, nsuf): slots
+# has one entry per node of the path from the root, the index into the suffix
+# tuple for a "#" node or -1; nsuf is the number of "#" nodes of the pattern.
+# The short form is the long form's first letters (the upper-case ones of the
+# pattern), so it is matched against the long form's prefix, not stored: the
+# tree is the firmware's largest long-lived structure.
 _NAME = const(0)
 _KIDS = const(1)
 _LEAF = const(2)
+_NSHORT = const(3)
+
+
+def _child(kids, up):
+    """The node `up` (upper case) names among `kids`, by its long or short form."""
+    kid = kids.get(up)
+    if kid is not None:
+        return kid
+    n = len(up)
+    for name, node in kids.items():
+        if node[_NSHORT] == n and name.startswith(up):
+            return node
+    return None
 
 
 def _valid_mnemonic(tok):
@@ -273,7 +289,7 @@ def _split_args(s):
 class Parser:
     def __init__(self, errors):
         self.errors = errors
-        self._root = ["", None, None]  # type: _Node
+        self._root = ["", None, None, 0]  # type: _Node
         # Shares equal slot tuples between leaves.
         self._slots = {}  # type: dict[tuple[int, ...], tuple[int, ...]]
         self._common = {}  # type: dict[str, _Handler]
@@ -343,21 +359,25 @@ class Parser:
         for name in path:
             long = name.upper()
             short = _short(name)
+            if not long.startswith(short):
+                raise ValueError("short form not a prefix at " + name)
             kids = node[_KIDS]  # type: dict[str, _Node] | None
-            a = b = None
+            a = None
             if kids is not None:
                 a = kids.get(long)
-                b = kids.get(short)
-            if (a is not None and a[_NAME] != long) or (b is not None and b[_NAME] != long):
-                raise ValueError("form clash at " + name)
+                if a is not None and a[_NSHORT] != len(short):
+                    raise ValueError("form clash at " + name)
+                for other in (short, long):
+                    b = _child(kids, other)
+                    if b is not None and b is not a:
+                        raise ValueError("form clash at " + name)
             if a is None:
                 if not create:
                     return None
                 if kids is None:
                     kids = node[_KIDS] = {}
-                a = [long, None, None]
+                a = [long, None, None, len(short)]
                 kids[long] = a
-                kids[short] = a
             node = a
         return node
 
@@ -445,7 +465,7 @@ class Parser:
             kids = node[_KIDS]  # type: dict[str, _Node] | None
             if kids is None:
                 raise ScpiError(UNDEFINED_HEADER, shown)
-            kid = kids.get(up)
+            kid = _child(kids, up)
             suf = None
             if kid is None:
                 k = len(up)
@@ -453,7 +473,7 @@ class Parser:
                     k -= 1
                 if k == len(up):
                     raise ScpiError(UNDEFINED_HEADER, shown)
-                kid = kids.get(up[:k])
+                kid = _child(kids, up[:k])
                 if kid is None:
                     raise ScpiError(UNDEFINED_HEADER, shown)
                 if len(up) - k > _MAX_SUFFIX_DIGITS:
