@@ -27,6 +27,10 @@ import machine  # noqa: E402, F401
 import rp2  # noqa: E402, F401
 from _flashbdev import mount  # noqa: E402
 
+# Load the PIO assembler once and drop it again: the names it interns stay in the qstr pool
+# for good, and are counted here, on the simulator's side, instead of on the firmware's.
+rp2._asm()
+rp2._drop_asm()
 gc.collect()
 _reserve = int(os.getenv("PICOSTIM_SIM_RESERVE") or 0) - (gc.mem_alloc() - _before)
 _simlink.heap_reserve = bytearray(_reserve) if _reserve > 0 else None
