@@ -74,6 +74,7 @@ class Link:
         self.tag = 0
         self.restarts0 = vb.info()["restarts"]
         self.findings: list[str] = []
+        self.locked = False
 
     def raw(self, data: bytes) -> None:
         self.inst.link.write(data)
@@ -181,6 +182,9 @@ def same_settings(a: dict[str, str], b: dict[str, str]) -> bool:
 
 def tighten_and_lock(link: Link) -> None:
     """Limits that keep the virtual board within real time, locked so no line changes them."""
+    if link.locked:
+        return
+    link.locked = True
     for cmd in (
         "SYST:LIM:FREQ 200",
         "SYST:LIM:CURR 3mA",
@@ -200,8 +204,15 @@ def health(link: Link) -> dict[str, Any]:
         inst.write("SOUR%d:PULS:WIDT 200us;GAP 50us;:SOUR%d:FREQ 20;:OUTP%d ON" % (ch, ch, ch))
     inst.write("OUTP:GLOB ON")
     out["errors"] = link.query("SYST:ERR:ALL?")
-    wf = link.vb.capture(0.12)
-    out["leads pulsing"] = sum(1 for ch in range(1, 5) if wf.pulses("ch%d_a" % ch))
+    # Leads stopped by the *RST start once the last long pulse of what came before has
+    # ended and the limits' quiet time has passed: look for up to 3 s.
+    seen: set[int] = set()
+    for _ in range(10):
+        wf = link.vb.capture(0.3)
+        seen |= {ch for ch in range(1, 5) if wf.pulses("ch%d_a" % ch)}
+        if len(seen) == 4:
+            break
+    out["leads pulsing"] = len(seen)
     inst.write("*RST;*CLS")
     link.query("*OPC?")
     out["ok"] = out["leads pulsing"] == 4 and out["errors"].startswith("0,")
@@ -1635,6 +1646,7 @@ def main(argv: list[str] | None = None) -> int:
             parts["bytes"] = every_byte(link, q)
         if storms and "storms" not in skip:
             parts["storms"] = []
+            tighten_and_lock(link)  # the storms check against these limits
             for i in range(storms):
                 log("part 4: storm", i + 1, storm_size)
                 parts["storms"].append(storm(link, storm_size, args.seed + i, 0.25))
