@@ -180,6 +180,12 @@ def same_settings(a: dict[str, str], b: dict[str, str]) -> bool:
     return False
 
 
+def internal(code: int, msg: str) -> bool:
+    """An error the firmware did not mean to give: -200 (an exception it did not expect) or
+    -225 for want of heap. -225 for record memory is a refusal like -221, so it is not."""
+    return code == -200 or (code == -225 and "record memory" not in msg)
+
+
 def tighten_and_lock(link: Link) -> None:
     """Limits that keep the virtual board within real time, locked so no line changes them."""
     if link.locked:
@@ -479,7 +485,7 @@ def fuzz(link: Link, n_lines: int, batch: int, seed: int) -> dict[str, Any]:
             res["query_replies"] += len(replies)
             for code, msg in errs:
                 res["by_code"][code] = res["by_code"].get(code, 0) + 1
-                if code == -200:
+                if internal(code, msg):
                     res["internal"].append((line, msg))
             if errs:
                 res["rejected"] += 1
@@ -583,7 +589,7 @@ def rejects(link: Link, n_lines: int) -> dict[str, Any]:
         else:
             res["accepted"] += 1
         for code, msg in errs:
-            if code == -200:
+            if internal(code, msg):
                 res["internal"].append((line, msg))
         ref[0] = snap
 
@@ -910,7 +916,7 @@ def storm(link: Link, size: int, seed: int, window: float) -> dict[str, Any]:
             continue
         res["commands"] += len(lines)
         for code, msg in errs:
-            if code == -200:
+            if internal(code, msg):
                 res["internal"].append(("in a chunk of %s" % lines, msg))
         # bounded queue: the probe read it all; so check the count with a full chunk queued
         if i % 500 == 0:
@@ -1256,7 +1262,7 @@ def report(
             "%d lines" % fz["lines"],
             fz["answered"],
             len(fz["dead"]) + len(fz["internal"]) + len(fz["changed"]),
-            "lines without an answer, restarts, -200 internal errors, batches of rejected lines that changed a setting",
+            "lines without an answer, restarts, -200 internal errors or -225 out of heap, batches of rejected lines that changed a setting",
         )
     rj = parts.get("rejects")
     if rj:
@@ -1293,7 +1299,7 @@ def report(
             % (s["commands"], s["captures"], w.get("phases", 0)),
             "queue <= %d, heap %d..%d" % (s["max_queue"], min(s["mem"]), max(s["mem"])),
             lost,
-            "-200s, settings over a limit, restarts, phases over the charge limit, unbalanced, both pins high",
+            "-200s or -225s out of heap, settings over a limit, restarts, phases over the charge limit, unbalanced, both pins high",
         )
     pc = parts.get("power")
     if pc:

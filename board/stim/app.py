@@ -60,7 +60,12 @@ def run(hw=None, port=None, reserve=None, rings=None):
             if data:
                 last_rx = time.ticks_ms()
                 for item in lines.feed(data):
-                    reply = inst.execute(item, time.ticks_ms())
+                    try:
+                        reply = inst.execute(item, time.ticks_ms())
+                    except MemoryError:  # where no handler could catch it: report, go on
+                        heap.release()
+                        inst.out_of_memory()
+                        reply = None
                     if reply is not None:
                         port.write_line(reply)
                     if not heap.held():
@@ -68,7 +73,11 @@ def run(hw=None, port=None, reserve=None, rings=None):
                         gc.collect()
                         heap.take()
             now = time.ticks_ms()
-            inst.service(now)
+            try:
+                inst.service(now)
+            except MemoryError:
+                heap.release()  # once more with the reserve free; a second failure rests all
+                inst.service(now)
             if not data and time.ticks_diff(now, last_gc) >= _GC_MS:
                 # Collect while idle, so garbage never piles up into a fragmented heap; take
                 # the reserve back if the operation that used it could not.

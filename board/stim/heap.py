@@ -32,6 +32,13 @@ def held():
     return bool(_held)
 
 
+def release():
+    """Out of memory: give the block back, so the error can be reported and the loop carries
+    on; the main loop takes it again once the heap has room."""
+    _held.clear()
+    gc.collect()
+
+
 class Spare:
     """Context manager: the reserve is free inside, held again outside."""
 

@@ -91,6 +91,13 @@ class Instrument:
         replies = self.parser.execute(line)
         return replies[0] if replies else None
 
+    def out_of_memory(self):
+        """A line failed for want of heap outside any handler: -225, and nothing else."""
+        try:
+            self.errors.push(OUT_OF_MEMORY)
+        except MemoryError:
+            pass
+
     def service(self, now):
         self.now = now
         closed = self.interlock_closed()

@@ -56,11 +56,13 @@ from stim.errors import (
     EXECUTION_ERROR,
     HEADER_SUFFIX_OUT_OF_RANGE,
     MISSING_PARAMETER,
+    OUT_OF_MEMORY,
     PARAMETER_NOT_ALLOWED,
     SYNTAX_ERROR,
     UNDEFINED_HEADER,
     ScpiError,
 )
+from stim.heap import release
 
 try:
     from micropython import const
@@ -433,6 +435,9 @@ class Parser:
                 _queue(errors, e.code, e.detail)
                 if -200 < e.code <= -100:
                     break
+            except MemoryError:
+                release()  # the reserve, so the report and what follows have room
+                _queue(errors, OUT_OF_MEMORY, None)
             except Exception as e:
                 _queue(errors, EXECUTION_ERROR, e)
         if replies:
