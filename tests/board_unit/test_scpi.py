@@ -824,3 +824,36 @@ def test_unprintable_exception_still_queued():
     p.add("OK", lambda s, a, q: "ok")
     assert p.execute("BOOM;OK?") == ["ok"]
     assert errors.pop() == '-200,"Execution error"'
+
+
+# -- out of heap -----------------------------------------------------------------
+
+
+def test_out_of_heap_in_a_handler_is_225_and_the_line_goes_on(rig):
+    from stim import heap
+
+    def starved(sufs, args, query):
+        raise MemoryError("memory allocation failed")
+
+    rig.p.add("SYSTem:STARved", starved)
+    heap.take()
+    assert heap.held()
+    assert rig.run("SYST:STAR;:SOUR1:PULS:WIDT?") == ["SOURce#:PULSe:WIDTh/1"]
+    assert rig.codes() == [-225]
+    assert not heap.held()  # given back, for the report and what follows
+    heap.take()
+
+
+def test_short_forms_are_prefixes_and_clashes_are_refused(rig):
+    assert rig.run("SOURC1:PULS:WIDT 1") == []  # neither form
+    assert rig.codes() == [-113]
+    rig.errors.clear()
+    with pytest.raises(ValueError):
+        rig.p.add("SOURce#:PULSe:WIDThs", lambda *a: None)  # the short form of WIDTh
+    with pytest.raises(ValueError):
+        rig.p.add("SOURce#:PULSe:WIDT", lambda *a: None)  # a long form that is a short form
+    rig.p.add("SOURce#:PULSe:WIDe", lambda *a: None)  # WID and WIDE: neither of WIDTh's
+    assert rig.run("SOUR1:PULS:WID;WIDE;WIDT;WIDTH") == []
+    assert rig.codes() == []
+    with pytest.raises(ValueError):
+        rig.p.add("SOURce#:PULSe:WIdTh", lambda *a: None)  # short form not a prefix
