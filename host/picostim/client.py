@@ -59,6 +59,10 @@ class ScpiClient:
         self.link = open_port(port, timeout)
         self.timeout = timeout
         self.link.reset_input_buffer()
+        # A host that vanished mid-command leaves half a line in the board's buffer for up
+        # to a second; a newline ends it (an empty line is ignored), so our first command
+        # is never glued to it.
+        self.link.write(b"\n")
 
     def close(self) -> None:
         self.link.close()
