@@ -443,6 +443,8 @@ class ScriptedLink:
 
     def write(self, data: bytes) -> int:
         command = data.decode().strip()
+        if not command:
+            return len(data)  # an empty line (the client's on connect): the board ignores it
         answers = self.script.get(command) or [[b'0,"No error"\n']]
         self.pending += answers.pop(0) if len(answers) > 1 else answers[0]
         return len(data)

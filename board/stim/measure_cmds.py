@@ -19,19 +19,38 @@ from stim.heap import Spare
 define(-230, "Data corrupt or stale")  # SCPI-1999; stim.measure's error when it times out
 
 
+def _drop():
+    sys.modules.pop("stim.measure", None)
+    stim.__dict__.pop("measure", None)
+
+
+# Imported once at boot and dropped at once: the names it interns stay in the qstr pool for
+# good, and placed now, among the firmware's other long-lived objects, they cannot later land
+# in the reserve block a measurement borrows (stim.heap), which they would split for good.
+import stim.measure  # noqa: E402, F401
+
+_drop()
+
+
 def call(name, *args):
     """stim.measure.<name>(*args), with stim.measure imported for the call and dropped after:
     a measurement then leaves the heap as it found it, where keeping the module would hold
     5 KB from the first one on. The import follows a collection, as it needs contiguous blocks
     (the file buffer among them): the heap's reserve is free for it (stim.heap)."""
     with Spare():
-        try:
-            from stim import measure
+        result = _call(name, args)
+    return result
 
-            return getattr(measure, name)(*args)
-        finally:
-            sys.modules.pop("stim.measure", None)
-            stim.__dict__.pop("measure", None)
+
+def _call(name, args):
+    # A frame of its own: once it returns nothing refers to the module, so the collection
+    # as the reserve is taken back frees all of it.
+    try:
+        from stim import measure
+
+        return getattr(measure, name)(*args)
+    finally:
+        _drop()
 
 
 _st = None  # the Instrument
