@@ -88,6 +88,13 @@ class OutOfRange(ExecutionError):
     hint = "the lead keeps its previous settings; give a value within the range"
 
 
+class OutOfMemory(ExecutionError):
+    """-225: the records of the leads to run do not fit the board's 2048-word record memory
+    (or, rarely, its heap ran short); nothing changed."""
+
+    hint = "shorten periods, bursts or list tables, or turn a lead off"
+
+
 class IllegalValue(ExecutionError):
     """-224: a parameter value the command does not accept."""
 
@@ -146,6 +153,7 @@ ERRORS: dict[int, type[InstrumentError]] = {
     -221: SettingsConflict,
     -222: OutOfRange,
     -224: IllegalValue,
+    -225: OutOfMemory,
     201: InterlockOpen,
     202: HostLost,
     203: SessionOver,
@@ -838,6 +846,7 @@ __all__ = [
     "InterlockOpen",
     "LimitLocked",
     "NOTICES",
+    "OutOfMemory",
     "OutOfRange",
     "PasscodeError",
     "PicoStim",
