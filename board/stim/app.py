@@ -87,6 +87,7 @@ def run(hw=None, port=None, reserve=None, rings=None):
     finally:
         # Outputs to rest on every way out; KeyboardInterrupt and SystemExit still propagate.
         hw.rest()
+        heap.release()  # the REPL that follows (file copies at mpremote's hands) needs it
         if wdt is not None:
             # Leaving the loop on purpose (Ctrl-C from mpremote, an error we report): stop the
             # watchdog, or it would reset the board under a file copy at the REPL.
