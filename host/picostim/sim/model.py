@@ -184,8 +184,14 @@ class BoardModel:
 
     # ---------------------------------------------------------------- resets
 
-    def power_on(self, cycle: int) -> None:
-        """Hardware reset (power-on, watchdog, machine.reset): PIO, DMA and GPIO start over."""
+    def power_on(self, cycle: int, run_pio: bool = True) -> None:
+        """Hardware reset (power-on, watchdog, machine.reset): PIO, DMA and GPIO start over.
+
+        With `run_pio` False the state machines stop where they are instead of running up to
+        `cycle` first: for an executor too far behind real time to get there promptly.
+        """
+        if not run_pio:
+            self.sms = [None] * 8
         self.advance_to(cycle)
         self.sms = [None] * 8
         self.instr_mem = ([0] * 32, [0] * 32)
@@ -200,10 +206,14 @@ class BoardModel:
             self.pull[pin] = 2
             self._refresh(pin, cycle)
 
-    def soft_reset(self, cycle: int) -> None:
+    def soft_reset(self, cycle: int, run_pio: bool = True) -> None:
         """What MicroPython's soft reset does to the chip: PIO state machines are stopped and
         their programs removed, DMA channels stopped; GPIO functions and the last levels the
-        state machines drove stay as they were."""
+        state machines drove stay as they were (`run_pio` as for `power_on`)."""
+        if not run_pio:
+            for sm in self.sms:
+                if sm is not None:
+                    sm.set_enabled(False)
         self.advance_to(cycle)
         for sm in self.sms:
             if sm is not None:

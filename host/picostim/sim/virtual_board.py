@@ -129,6 +129,9 @@ class VirtualBoard:
     # ---------------------------------------------------------------- the bench
 
     def info(self) -> dict[str, Any]:
+        """The supervisor's view: `port`, `uid`, `pid`, `mp_pid` (the MicroPython process),
+        `restarts`, `reset_cause`, and `pio_behind_s`, how far the PIO executor is behind
+        real time (a program it runs slower than the chip would makes it fall behind)."""
         return self._call("info")
 
     def set_input(self, pin: int, level: int) -> None:

@@ -5,9 +5,15 @@ fd 3 carries events and requests to the supervisor, fd 4 carries replies back, f
 input-pin changes (button, interlock, trigger) pushed by the supervisor at any time.
 
 Every message is one text line: `<op> <time_ns> <args...>`. Requests (ops starting with `?`)
-block until the supervisor answers with one line on fd 4. Timestamps are CLOCK_REALTIME
-nanoseconds, the clock the supervisor also reads, so it can place each event on the board's
-cycle timeline exactly where it happened.
+block until the supervisor answers with one line on fd 4, `<time_ns> <reply>`: the request's
+own timestamp comes back with it. Timestamps are CLOCK_REALTIME nanoseconds, the clock the
+supervisor also reads, so it can place each event on the board's cycle timeline exactly where
+it happened.
+
+Ctrl-C raises KeyboardInterrupt wherever the firmware is, also between the pieces of a line or
+between a request and its reply; on a Pico a register access is never split like that. So a
+line cut short is cancelled by the next one (it ends in " ~", which the supervisor drops), and
+a reply left unread is skipped by the next request, whose timestamp it does not carry.
 """
 
 import select
@@ -19,6 +25,7 @@ _inp = None
 _poll = None
 levels = {}  # input pin -> level, as last pushed by the supervisor
 _listeners = []  # callables(pin, level) told of each input change
+_unfinished = False  # a line is being written: still True at the next send if Ctrl-C cut it
 
 
 def _open():
@@ -48,11 +55,17 @@ class Words:
 
 
 def send(op, *args):
+    """Write one event line; returns its timestamp (bytes), which tags a request's reply."""
+    global _unfinished
     if _out is None:
-        return
+        return b""
     w = _out.write
+    if _unfinished:
+        w(b" ~\n")  # the last line was cut short: cancel it
+    _unfinished = True
     # Pieces, not one joined line: only this process writes the pipe, so lines stay whole.
-    w(b"%s %d" % (op.encode(), time.time_ns()))
+    tag = b"%d" % time.time_ns()
+    w(b"%s %s" % (op.encode(), tag))
     for a in args:
         if isinstance(a, Words):
             for x in a.buf:
@@ -60,14 +73,22 @@ def send(op, *args):
         else:
             w(b" " + str(a).encode())
     w(b"\n")
+    _unfinished = False
+    return tag
 
 
 def request(op, *args):
     """Send a request and return the supervisor's one-line answer (str)."""
     if _out is None:
         return ""
-    send("?" + op, *args)
-    return _rep.readline().decode().strip()
+    tag = send("?" + op, *args)
+    while True:
+        line = _rep.readline()
+        if not line:
+            return ""
+        got = line.split(b" ", 1)
+        if got[0] == tag:
+            return got[1].decode().strip() if len(got) > 1 else ""
 
 
 def poll_inputs():
