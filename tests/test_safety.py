@@ -961,7 +961,6 @@ def test_preset_outside_the_limits_in_force_is_refused(
     command(inst, "SOUR1:CURR 0;:SYST:LIM:CURR 1mA")
     command(inst, "SOUR2:PULS:WIDT 300us")
     inst.write("*RCL 5")
-    print("DBG", inst.errors())
     assert inst.query("SOUR1:CURR?;:SOUR1:FREQ?;:SOUR2:PULS:WIDT?") == (
         "0.000000E+00;2.000000E+01;2.000000E-04"
     )
