@@ -8,7 +8,7 @@ file atomically.
 from stim import store
 
 FILE = "log.json"
-KEEP = 32
+KEEP = 16  # its file and SYST:LOG?'s reply stay under 1 KB, so a worn heap still has room
 
 
 class EventLog:

@@ -40,14 +40,20 @@ def release():
 
 
 class Spare:
-    """Context manager: the reserve is free inside, held again outside."""
+    """Context manager: the reserve is free inside, held again outside. Nested uses (a
+    preset save inside *SAV's) leave it free until the outermost ends."""
+
+    depth = 0
 
     def __enter__(self):
+        Spare.depth += 1
         _held.clear()
         gc.collect()
         return self
 
     def __exit__(self, *exc):
-        gc.collect()
-        take()
+        Spare.depth -= 1
+        if not Spare.depth:
+            gc.collect()
+            take()
         return False

@@ -207,11 +207,13 @@ class SystemCommands:
         if q:
             return "1" if self.st.lock.locked else "0"
         need_args(args, 1)
-        self.st.do_lock(parse_string(args[0]))
+        with Spare():  # a hash, a file and a log entry
+            self.st.do_lock(parse_string(args[0]))
 
     def _unlock(self, sfx, args, q):
         need_args(args, 1)
-        self.st.do_unlock(parse_string(args[0]))
+        with Spare():
+            self.st.do_unlock(parse_string(args[0]))
 
     # ------------------------------------------------------------------ session
 
@@ -251,8 +253,10 @@ class SystemCommands:
 
     def _sav(self, sfx, args, q):
         need_args(args, 1)
-        self.st.save_preset(parse_int(args[0], 0, 9))
+        with Spare():  # the preset's JSON and its file
+            self.st.save_preset(parse_int(args[0], 0, 9))
 
     def _rcl(self, sfx, args, q):
         need_args(args, 1)
-        self.st.recall_preset(parse_int(args[0], 0, 9))
+        with Spare():
+            self.st.recall_preset(parse_int(args[0], 0, 9))
