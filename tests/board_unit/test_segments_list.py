@@ -107,11 +107,14 @@ def expected(s, n):
 
 
 def brute_pulse_count(s):
-    """Pulses of a finite train, counted one by one."""
-    count = 0
-    k = 0
+    """Pulses of a finite train: whole table cycles that end before it does, then the
+    pulses of the cycles after those one by one (trains can span billions of cycles)."""
+    p = pairs(s)
+    last = p[-1][0]
+    k = -(-(s.train - last) // s.period) if s.train > last else 0  # cycles wholly inside
+    count = k * len(p)
     while k * s.period + s.table[0] < s.train:
-        count += sum(1 for onset, _ in pairs(s) if k * s.period + onset < s.train)
+        count += sum(1 for onset, _ in p if k * s.period + onset < s.train)
         k += 1
     return count
 
