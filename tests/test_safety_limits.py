@@ -76,6 +76,9 @@ LIMITS = {
 }
 
 
+OUT_OF_HEAP = {-225, -200}  # the heap ran short (docs/safety.md): -225, or -200 via an exception
+
+
 def lead_cmd(fmt: str, values: tuple[str, ...]) -> st.SearchStrategy[str]:
     return st.builds(lambda n, v: fmt % (n, v), st.sampled_from(LEADS), st.sampled_from(values))
 
@@ -336,7 +339,7 @@ class Run:
         self.inst = inst
         self.vb = vb
         self.wrong_guesses = 0
-        self.out_of_heap = 0  # -200 execution errors (the board's MemoryError)
+        self.out_of_heap = 0  # -225 (or -200): the board's heap ran short
         self.state = self.snapshot()
         self.in_force = [self.limits()]
         self.start_pins = {n: self.first_pin(n) for n in LEADS}
@@ -365,7 +368,7 @@ class Run:
         self.inst.write(cmd)
         errs = error_codes(self.inst)
         self.state = self.snapshot()
-        if -200 in errs:
+        if OUT_OF_HEAP & set(errs):
             # Not a refusal: the board ran out of heap, in this command or in a restart the
             # main loop ran meanwhile (which turns the output off). Counted and reported.
             self.out_of_heap += 1
@@ -391,8 +394,8 @@ class Run:
 
     def drain(self, expected: set[int]) -> None:
         errs = error_codes(self.inst)
-        self.out_of_heap += errs.count(-200)
-        assert set(errs) - {-200} <= expected, errs
+        self.out_of_heap += sum(errs.count(c) for c in OUT_OF_HEAP)
+        assert set(errs) - OUT_OF_HEAP <= expected, errs
 
     def interlock(self, closed: bool) -> None:
         self.vb.set_interlock(closed)
@@ -413,7 +416,7 @@ class Run:
 def reset(inst: ScpiClient, vb: VirtualBoard) -> None:
     """Output off, no lock, no fault, default settings and limits; two leads running.
 
-    Retried while the board answers -200 (out of heap, see docs/safety.md): this only sets
+    Retried while the board answers -225 (out of heap, see docs/safety.md): this only sets
     the stage, the properties under test are judged afterwards."""
     vb.set_interlock(True)
     vb.set_input(PINS["BUTTON"], 1)
@@ -422,7 +425,7 @@ def reset(inst: ScpiClient, vb: VirtualBoard) -> None:
         errs = setup(inst)
         if not errs:
             return
-        if -200 not in errs:
+        if not OUT_OF_HEAP & set(errs):
             break
     raise AssertionError("the board would not reset: %s" % errs)
 
@@ -477,7 +480,7 @@ def test_no_sequence_plays_outside_the_limits(
         assert w.wf.edges("ch%d_a" % ch) == [] and w.wf.edges("ch%d_b" % ch) == []
     if run.out_of_heap:
         warnings.warn(
-            "%d command(s) failed with -200 (the board's heap): %s" % (run.out_of_heap, steps),
+            "%d command(s) failed for want of the board's heap: %s" % (run.out_of_heap, steps),
             stacklevel=1,
         )
 
