@@ -86,16 +86,23 @@ class Link:
         self.raw(line + b"\n*ESE %d;*ESE?;:SYST:ERR:ALL?\n" % self.tag)
         replies = []
         deadline = time.monotonic() + timeout
-        while True:
-            raw = self.inst.link.readline()
-            if raw:
-                text = raw.decode("ascii", "replace").rstrip("\r\n")
-                if text.startswith(tag) and ERR_RE.match(text[len(tag) :]):
-                    errs = [(int(c), m) for c, m in ERR_RE.findall(text[len(tag) :])]
-                    return replies, [e for e in errs if e[0] != 0]
-                replies.append(text)
-            elif time.monotonic() > deadline:
-                raise Dead("no probe answer within %.0f s" % timeout)
+        link = self.inst.link
+        saved, link.timeout = link.timeout, 1.0  # the deadline counts, not one read's wait
+        try:
+            while True:
+                raw = link.readline()
+                if raw:
+                    text = raw.decode("ascii", "replace").rstrip("\r\n")
+                    if text.startswith(tag) and ERR_RE.match(text[len(tag) :]):
+                        errs = [(int(c), m) for c, m in ERR_RE.findall(text[len(tag) :])]
+                        return replies, [e for e in errs if e[0] != 0]
+                    replies.append(text)
+                if time.monotonic() > deadline:
+                    raise Dead(
+                        "no probe answer within %.0f s (replies: %s)" % (timeout, replies[-3:])
+                    )
+        finally:
+            link.timeout = saved
 
     def probe_many(
         self, lines: list[bytes], timeout: float = 20.0
@@ -211,9 +218,10 @@ def health(link: Link) -> dict[str, Any]:
     inst.write("OUTP:GLOB ON")
     out["errors"] = link.query("SYST:ERR:ALL?")
     # Leads stopped by the *RST start once the last long pulse of what came before has
-    # ended and the limits' quiet time has passed: look for up to 3 s.
+    # ended and the limits' quiet time has passed (a 1 s pulse at a 20 % duty limit: 10 s):
+    # look for up to 15 s.
     seen: set[int] = set()
-    for _ in range(10):
+    for _ in range(50):
         wf = link.vb.capture(0.3)
         seen |= {ch for ch in range(1, 5) if wf.pulses("ch%d_a" % ch)}
         if len(seen) == 4:

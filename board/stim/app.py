@@ -78,6 +78,9 @@ def run(hw=None, port=None, reserve=None, rings=None):
             except MemoryError:
                 heap.release()  # once more with the reserve free; a second failure rests all
                 inst.service(now)
+            if not heap.held() and not data:
+                gc.collect()  # a safety reaction's log entry used the reserve: take it back
+                heap.take()
             if not data and time.ticks_diff(now, last_gc) >= _GC_MS:
                 # Collect while idle, so garbage never piles up into a fragmented heap; take
                 # the reserve back if the operation that used it could not.

@@ -1,6 +1,7 @@
 """IEEE 488.2 common commands (*IDN?, *RST, *CLS, *OPC, *ESR?, ...) and SYSTem:ERRor."""
 
 from stim import MODEL, VERSION
+from stim.heap import Spare
 from stim.scpi import need_args, no_query, query_only
 from stim.units import parse_int
 
@@ -98,7 +99,8 @@ class CommonCommands:
 
     def _err_all(self, sfx, args, q):
         query_only(q)
-        return self.errors.all()
+        with Spare():  # sixteen entries: up to some 2 KB in one piece
+            return self.errors.all()
 
     def _version(self, sfx, args, q):
         query_only(q)

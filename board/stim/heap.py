@@ -3,9 +3,10 @@
 MicroPython's heap is never compacted: after hours of commands its free memory is spread over
 many small holes, while opening a file on flash takes about 1.2 KB in one piece, a preset's
 JSON about as much again, and a long reply (SYST:LOG?) as much. So one block is taken at boot,
-while the heap is whole, and `with Spare():` hands it back for the length of such an
-operation, then takes it again: whatever the operation leaves behind is garbage by then, and
-the allocator, which fills the lowest hole that fits, gives the block the same room again.
+while the heap is whole, and `with Spare():` hands it back for such an operation; the main
+loop takes it again once the line is answered: whatever the operation left behind is garbage
+by then, and the allocator, which fills the lowest hole that fits, gives the block the same
+room again.
 """
 
 import gc
@@ -40,20 +41,13 @@ def release():
 
 
 class Spare:
-    """Context manager: the reserve is free inside, held again outside. Nested uses (a
-    preset save inside *SAV's) leave it free until the outermost ends."""
-
-    depth = 0
+    """Context manager: the reserve is free inside, and stays free until the main loop takes
+    it back after the reply has gone out (joining a long reply needs room too)."""
 
     def __enter__(self):
-        Spare.depth += 1
         _held.clear()
         gc.collect()
         return self
 
     def __exit__(self, *exc):
-        Spare.depth -= 1
-        if not Spare.depth:
-            gc.collect()
-            take()
         return False
