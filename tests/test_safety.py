@@ -209,8 +209,11 @@ def code_at(steps: list[tuple[int, int]], cycle: int) -> int:
     return level
 
 
-def wait_phase_a(vb: VirtualBoard, ch: int = 1, timeout: float = 1.0) -> None:
-    """Return just after lead `ch`'s phase-A pin goes high (a fresh pulse, not one under way)."""
+def wait_phase_a(vb: VirtualBoard, ch: int = 1, timeout: float = 3.0) -> None:
+    """Return just after lead `ch`'s phase-A pin goes high (a fresh pulse, not one under way).
+
+    The pin levels come from the PIO executor, which can run behind real time on a loaded
+    machine: the bound is generous, the wait ends as soon as the edge is seen."""
     pin = PINS["LEAD_A"][ch - 1]
     wait_until(lambda: not vb.levels()[pin], timeout, "phase A low")
     wait_until(lambda: vb.levels()[pin], timeout, "phase A high")
