@@ -68,19 +68,14 @@ def run(hw=None, port=None, reserve=None, rings=None):
                         reply = None
                     if reply is not None:
                         port.write_line(reply)
-                    if not heap.held():
-                        # What used the reserve (a file, a long reply) is garbage now.
-                        gc.collect()
-                        heap.take()
+                    heap.retake()  # what borrowed it (a file, a long reply) is garbage now
             now = time.ticks_ms()
             try:
                 inst.service(now)
             except MemoryError:
                 heap.release()  # once more with the reserve free; a second failure rests all
                 inst.service(now)
-            if not heap.held() and not data:
-                gc.collect()  # a safety reaction's log entry used the reserve: take it back
-                heap.take()
+            heap.retake()  # if a safety reaction's log entry borrowed it
             if not data and time.ticks_diff(now, last_gc) >= _GC_MS:
                 # Collect while idle, so garbage never piles up into a fragmented heap; take
                 # the reserve back if the operation that used it could not.

@@ -33,6 +33,13 @@ def held():
     return bool(_held)
 
 
+def retake():
+    """After an operation that borrowed the block: collect its garbage, take the block back."""
+    if not _held:
+        gc.collect()
+        take()
+
+
 def release():
     """Out of memory: give the block back, so the error can be reported and the loop carries
     on; the main loop takes it again once the heap has room."""
