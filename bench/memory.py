@@ -5,9 +5,12 @@ firmware's 192 KiB heap not held by live objects. The virtual board's MicroPytho
 64-bit unix port: its pointers and small objects are twice a Pico's, so the same firmware
 holds more of the same-sized heap here than on a Pico (these figures are pessimistic).
 
+`SYST:MEM:LARG?` beside it: the largest block that can be had in one piece, counting the
+4 KB reserve the firmware lends to file writes and long replies.
+
 Also: the largest segment record (burst length) the firmware accepts for one lead, and the
-largest that four leads can then be started with (the record is held in a DMA ring buffer
-per lead, allocated when the lead starts).
+largest that four leads can then be started with (each lead's record is a DMA read ring in
+the 8 KB record memory taken at boot).
 
     python bench/memory.py [--quick]
 """
@@ -58,6 +61,10 @@ def storm_line(rng: random.Random) -> str:
 
 def free(inst: Any) -> int:
     return int(inst.query("SYST:MEM:FREE?"))
+
+
+def largest_block(inst: Any) -> int:
+    return int(inst.query("SYST:MEM:LARG?"))
 
 
 def burst_cmd(ch: int, n: int) -> str:
@@ -126,22 +133,31 @@ def main(argv: list[str] | None = None) -> int:
     n_storm = 200 if args.quick else 3000
     t = Table(
         "Heap (192 KiB, 64-bit unix port) seen by SYST:MEM:FREE?",
-        ["state", "free bytes", "note"],
-        how="`SYST:MEM:FREE?` (gc.collect() then gc.mem_free()) on a fresh virtual board",
+        ["state", "free bytes", "largest block", "note"],
+        how=(
+            "`SYST:MEM:FREE?` (gc.collect() then gc.mem_free()) and `SYST:MEM:LARG?` on a "
+            "fresh virtual board"
+        ),
     )
     with board() as (vb, inst):
         boot = free(inst)
-        t.add("after boot", boot, "")
+        t.add("after boot", boot, largest_block(inst), "4 KB reserve and record memory held")
         for ch in range(1, 5):
             inst.command(
                 "SOUR%d:PULS:WIDT 200us;GAP 50us;:SOUR%d:FREQ 20Hz;:OUTP%d ON" % (ch, ch, ch)
             )
-        t.add("4 leads configured (DRG 20 Hz, 200 us), outputs off", free(inst), "")
+        t.add(
+            "4 leads configured (DRG 20 Hz, 200 us), outputs off",
+            free(inst),
+            largest_block(inst),
+            "",
+        )
         inst.command("OUTP:GLOB ON")
         running = free(inst)
-        t.add("4 leads running", running, "DMA ring buffers allocated")
+        t.add("4 leads running", running, largest_block(inst), "rings from the record memory")
         log("storm of", n_storm)
         seen = []
+        blocks = []
         for i in range(n_storm):
             line = storm_line(rng)
             if "?" in line:
@@ -150,17 +166,19 @@ def main(argv: list[str] | None = None) -> int:
                 inst.write(line)
             if i % 25 == 24:
                 seen.append(free(inst))
+                blocks.append(largest_block(inst))
                 inst.write("*CLS")
         inst.write("*CLS")
         t.add(
             "during a storm of %d random commands, min" % n_storm,
             min(seen),
+            min(blocks),
             "%d samples; peak use over boot: %d bytes" % (len(seen), boot - min(seen)),
         )
-        t.add("during the storm, max", max(seen), "")
+        t.add("during the storm, max", max(seen), max(blocks), "")
         inst.write("*RST;*CLS")
         after = free(inst)
-        t.add("after *RST", after, "")
+        t.add("after *RST", after, largest_block(inst), "")
         restarts = vb.info()["restarts"]
         # ---- largest records
         log("largest burst for one lead")

@@ -930,10 +930,14 @@ def storm(link: Link, size: int, seed: int, window: float) -> dict[str, Any]:
         if i % 500 == 0:
             # A full chunk of commands queued, then the count: the queue must stay bounded.
             more = "\n".join(storm_line(rng) for _ in range(40)) + "\nSYST:ERR:COUN?"
-            replies, _errs = link.probe(more.encode())
-            res["commands"] += 40
-            res["max_queue"] = max(res["max_queue"], int(replies[-1]))
-            res["mem"].append(int(link.probe(b"SYST:MEM:FREE?")[0][-1]))
+            try:
+                replies, _errs = link.probe(more.encode())
+                res["commands"] += 40
+                res["max_queue"] = max(res["max_queue"], int(replies[-1]))
+                res["mem"].append(int(link.probe(b"SYST:MEM:FREE?")[0][-1]))
+            except Dead as exc:
+                res["internal"].append(("(storm, full queue)", str(exc)))
+                link.recover()
         if i % 2000 == 0:
             res["limit_breaks"] += settings_within_limits(link, lim)
             if link.query("OUTP:GLOB?") == "0":

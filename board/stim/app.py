@@ -62,12 +62,11 @@ def run(hw=None, port=None, reserve=None, rings=None):
                 for item in lines.feed(data):
                     try:
                         reply = inst.execute(item, time.ticks_ms())
+                        if reply is not None:
+                            port.write_replies(reply)
                     except MemoryError:  # where no handler could catch it: report, go on
                         heap.release()
                         inst.out_of_memory()
-                        reply = None
-                    if reply is not None:
-                        port.write_line(reply)
                     heap.retake()  # what borrowed it (a file, a long reply) is garbage now
             now = time.ticks_ms()
             try:

@@ -1,7 +1,6 @@
 """IEEE 488.2 common commands (*IDN?, *RST, *CLS, *OPC, *ESR?, ...) and SYSTem:ERRor."""
 
 from stim import MODEL, VERSION
-from stim.heap import Spare
 from stim.scpi import need_args, no_query, query_only
 from stim.units import parse_int
 
@@ -99,8 +98,7 @@ class CommonCommands:
 
     def _err_all(self, sfx, args, q):
         query_only(q)
-        with Spare():  # sixteen entries: up to some 2 KB in one piece
-            return self.errors.all()
+        return self.errors.take_all()  # in pieces: never one large block
 
     def _version(self, sfx, args, q):
         query_only(q)

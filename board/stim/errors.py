@@ -221,17 +221,21 @@ class ErrorQueue:
         self._q = []
 
     def all(self):
-        """Every entry, oldest first, comma separated, and empty the queue.
+        """Every entry, oldest first, comma separated, and empty the queue;
+        ``'0,"No error"'`` if empty."""
+        return ",".join(self.take_all())
 
-        This is the ``SYSTem:ERRor:ALL?`` reply; ``'0,"No error"'`` if empty.
+    def take_all(self):
+        """Every entry as its own ``'<code>,"<message>"'``, oldest first, and empty the queue.
+
+        This is the ``SYSTem:ERRor:ALL?`` reply in pieces (see ``Parser.run``): sixteen entries
+        make some 2 KB, which a worn heap may not have in one piece.
         """
         if not self._q:
-            return '0,"No error"'
-        parts = []
-        for code, msg in self._q:
-            parts.append('%d,"%s"' % (code, msg))
+            return ['0,"No error"']
+        parts = ['%d,"%s"' % e for e in self._q]
         self._q = []
-        return ",".join(parts)
+        return parts
 
     def set_opc(self):
         """Set the OPC bit (bit 0) of the ESR (for ``*OPC``)."""

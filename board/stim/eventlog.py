@@ -36,6 +36,10 @@ class EventLog:
             pass  # a full or failing flash, or no heap, must not stop the safety reaction
 
     def text(self):
+        return ",".join(self.pieces())
+
+    def pieces(self):
+        """The SYSTem:LOG? reply, one string per entry (written piece by piece)."""
         if not self.entries:
-            return '""'
-        return ",".join('"%d:%d ms %d %s"' % (b, t, c, m) for b, t, c, m in self.entries[-KEEP:])
+            return ['""']
+        return ['"%d:%d ms %d %s"' % (b, t, c, m) for b, t, c, m in self.entries[-KEEP:]]

@@ -88,8 +88,7 @@ class Instrument:
     def execute(self, line, now):
         self.now = now
         self.heartbeat.feed(now)
-        replies = self.parser.execute(line)
-        return replies[0] if replies else None
+        return self.parser.run(line) or None  # replies for SerialPort.write_replies
 
     def out_of_memory(self):
         """A line failed for want of heap outside any handler: -225, and nothing else."""

@@ -222,6 +222,11 @@ def _exc_text(exc):
     return name
 
 
+def joined(replies):
+    """The response line (without its newline) of a program message's replies."""
+    return ";".join([",".join(r) if isinstance(r, list) else r for r in replies])
+
+
 def _queue(errors, code, detail):
     # Queue an error without ever raising (e.g. MemoryError while formatting
     # the detail): fall back to the bare code, then give up silently.
@@ -390,6 +395,17 @@ class Parser:
     # -- execution ----------------------------------------------------------
 
     def execute(self, line):
+        """Run one program message; its response as one string in a list, [] if none."""
+        replies = self.run(line)
+        return [joined(replies)] if replies else []
+
+    def run(self, line):
+        """Run one program message; return the replies of its queries, in order.
+
+        A reply is a string, or a list of strings: the comma-separated pieces of a long reply
+        (SYST:ERR:ALL?, SYST:LOG?), which the serial port writes one by one, so that no reply
+        needs one large block of heap. The response line is the replies joined by ';'.
+        """
         errors = self.errors
         if not isinstance(line, str):
             code = getattr(line, "code", None)
@@ -430,7 +446,7 @@ class Parser:
                     handler, sufs, pnode, psuf = self._resolve(hdr, pnode, psuf, unit[:k])
                 r = handler(sufs, args, query)
                 if query and r is not None:
-                    replies.append(r if isinstance(r, str) else str(r))
+                    replies.append(r if isinstance(r, (str, list)) else str(r))
             except ScpiError as e:
                 _queue(errors, e.code, e.detail)
                 if -200 < e.code <= -100:
@@ -440,9 +456,7 @@ class Parser:
                 _queue(errors, OUT_OF_MEMORY, None)
             except Exception as e:
                 _queue(errors, EXECUTION_ERROR, e)
-        if replies:
-            return [";".join(replies)]
-        return []
+        return replies
 
     def _resolve(self, hdr, pnode, psuf, shown):
         """Walk ``hdr`` from the current path; return (handler, suffixes, new

@@ -38,8 +38,28 @@ class SerialPort:
             data += b
         return data
 
-    def write_line(self, text):
-        # In slices: a long reply (SYST:LOG?) must not need one large free block of heap.
+    def write_replies(self, replies):
+        """One response line: the replies separated by ';', a reply that is a list of pieces
+        with ',' between them (see Parser.run). Written piece by piece and in slices, so no
+        reply needs one large block of heap."""
+        try:
+            sep = None
+            for r in replies:
+                if sep:
+                    self._out.write(sep)
+                sep = b";"
+                if isinstance(r, list):
+                    comma = None
+                    for piece in r:
+                        if comma:
+                            self._out.write(comma)
+                        comma = b","
+                        self._write(piece)
+                else:
+                    self._write(r)
+        finally:
+            self._out.write(b"\n")  # even after a failure: the host's next line starts clean
+
+    def _write(self, text):
         for i in range(0, len(text), 128):
             self._out.write(text[i : i + 128].encode())
-        self._out.write(b"\n")

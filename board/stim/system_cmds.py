@@ -93,8 +93,7 @@ class SystemCommands:
 
     def _log(self, sfx, args, q):
         query_only(q)
-        with Spare():  # the reply takes about 1.1 KB in one piece
-            return self.st.log.text()
+        return self.st.log.pieces()  # in pieces: never one large block
 
     # ------------------------------------------------------------------ limits
 

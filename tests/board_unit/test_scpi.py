@@ -857,3 +857,44 @@ def test_short_forms_are_prefixes_and_clashes_are_refused(rig):
     assert rig.codes() == []
     with pytest.raises(ValueError):
         rig.p.add("SOURce#:PULSe:WIdTh", lambda *a: None)  # short form not a prefix
+
+
+# -- long replies in pieces -----------------------------------------------------
+
+
+def test_long_replies_come_in_pieces_and_join_as_one_line():
+    # SYST:ERR:ALL? with a full queue is some 2 KB: a worn heap may not have that in one
+    # piece, so the queue hands out one string per entry and the port writes them one by one.
+    q = ErrorQueue()
+    q.push(-102)
+    q.push(-224, "x")
+    assert q.take_all() == ['-102,"Syntax error"', '-224,"Illegal parameter value;x"']
+    assert q.count() == 0
+    assert q.take_all() == ['0,"No error"']
+
+    p = Parser(q)
+    p.add("SYSTem:ERRor:ALL", lambda sufs, args, query: q.take_all())
+    p.add("*ESE", lambda sufs, args, query: "5")
+    q.push(-113)
+    q.push(-222, "width")
+    replies = p.run("*ESE?;:SYST:ERR:ALL?")
+    assert replies == ["5", ['-113,"Undefined header"', '-222,"Data out of range;width"']]
+    q.push(-113)
+    assert p.execute("*ESE?;:SYST:ERR:ALL?") == ['5;-113,"Undefined header"']
+
+
+def test_serial_port_writes_replies_as_one_line():
+    import io
+    import os
+
+    from stim.serial_port import SerialPort
+
+    r, w = os.pipe()
+    out = io.BytesIO()
+    try:
+        with os.fdopen(r, "rb", buffering=0) as src:
+            port = SerialPort(src, out)
+            port.write_replies(["5", ['-1,"a"', '-2,"b"'], "x" * 300])
+    finally:
+        os.close(w)
+    assert out.getvalue() == b'5;-1,"a",-2,"b";' + b"x" * 300 + b"\n"
