@@ -2,7 +2,8 @@
 
 MicroPython's heap is never compacted: after hours of commands its free memory is spread over
 many small holes, while opening a file on flash takes about 1.2 KB in one piece, a preset's
-JSON about as much again, and a long reply (SYST:LOG?) as much. So one block is taken at boot,
+JSON about as much again, and a measurement more. (Long replies need none: they are written
+entry by entry, see SerialPort.write_replies.) So one block is taken at boot,
 while the heap is whole, and `with Spare():` hands it back for such an operation; the main
 loop takes it again once the line is answered: whatever the operation left behind is garbage
 by then, and the allocator, which fills the lowest hole that fits, gives the block the same
@@ -49,7 +50,7 @@ def release():
 
 class Spare:
     """Context manager: the reserve is free inside, and stays free until the main loop takes
-    it back after the reply has gone out (joining a long reply needs room too)."""
+    it back after the reply has gone out (a reply built from what it made needs room too)."""
 
     def __enter__(self):
         _held.clear()
