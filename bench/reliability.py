@@ -1407,7 +1407,32 @@ def report(
     lines += findings(parts)
     lines += ["", "## Details", ""]
     lines += details(parts)
+    lines += ["", HISTORY]
     return "\n".join(lines) + "\n", tables
+
+
+HISTORY = """## What earlier runs found, and what was done
+
+Each of these was found by a run of this campaign (or by the tests written from one), fixed,
+and is now covered by a test; the run above is on the fixed code.
+
+| found | fixed by |
+| --- | --- |
+| bursts could beat the frequency and duty-cycle limits | limits checked on the burst's own spacing and on the whole record |
+| a quick `OUTP n OFF`/`ON` cut the pulse in flight or started the next one early | a stopped lead stays quiet until its pulse has ended and the limits allow the next |
+| `*RST` cut the pulse in flight | `*RST` disarms; each lead completes both phases first |
+| the DAC was written between the phases of a pulse | the DAC is written only once the pulse in flight has surely ended |
+| a power cycle bought a free passcode guess | the failed-guess count is kept on flash; after a power cycle the last wait starts over |
+| watchdog resets were not reported | error 230 "Watchdog reset" after the reboot, in the event log and `SYST:RES:CAUS?` |
+| running out of heap aborted a fault trip | the disarm comes first and needs no allocation; the loop's `finally` rests every output |
+| `*TRG` re-prepared a running train | a trigger while the train runs is ignored and counted |
+| `OUTP:GLOB ON` failed for want of 8 KB of heap, yet reported the output on | the leads' records live in 8 KB of record memory taken at boot; what does not fit gets -225 before anything changes |
+| file writes and `SYST:LOG?` failed on a heap worn by hours of commands | a 4 KB reserve lent to file writes and measurements |
+| an out-of-heap error raised while reporting another left the main loop | -225, and the loop carries on |
+| `SYST:ERR:ALL?` with a full queue lost its whole response line on a worn heap | long replies are written entry by entry, never as one block |
+| a host that vanished mid-command glued its half line onto the next host's first command | a half line is dropped after 1 s without input; PicoStim's client starts with a newline |
+| virtual board: 0x1C and 0x1A acted as signals, an unread flood deadlocked it, a reset held its model lock for minutes, a Ctrl-C inside `gc.collect()` locked the heap | plain bytes, a 4 KiB input inbox, resets outside the lock, Ctrl-C only while MicroPython waits in a syscall (tests/test_virtual_board.py) |
+"""
 
 
 def findings(parts: dict[str, Any]) -> list[str]:
