@@ -222,3 +222,32 @@ def test_an_interrupted_hardware_access_leaves_the_link_in_step(
         raw_repl(link)
         assert run(link, code) == "0"
         assert run(link, "print(6 * 7)") == "42"
+
+
+def test_the_watchdog_counts_the_firmware_time_not_the_executor_lag(board: VirtualBoard) -> None:
+    """Four leads at 10 kHz run slower than real time here, and the firmware's hardware
+    accesses then wait for the executor to catch up (a capture holds it, too). On a Pico
+    those accesses cost nothing, so the emulated watchdog must not reset a firmware that feeds
+    it on every pass. This is how the timing benchmark plays its rounds."""
+    with serial.Serial(board.port, timeout=30) as link:
+        answers(link, 30)
+
+        def command(line: bytes) -> None:
+            link.write(line + b";*OPC?\n")
+            assert link.readline().strip() == b"1"
+
+        for _ in range(3):
+            command(b"*RST")
+            for ch in range(1, 5):
+                for line in (b"SOUR%d:PULS:WIDT 10us;GAP 0", b"SOUR%d:FREQ 10kHz", b"OUTP%d ON"):
+                    command(line % ch)
+            cap = board.start_capture(0.2)
+            command(b"OUTP:GLOB ON")
+            wait_until(lambda: board.info()["pio_behind_s"] > 0.3, 30, "executor 0.3 s behind")
+            command(b"OUTP:GLOB OFF")
+            cap.result()
+        command(b"*RST")
+        link.write(b"SYST:ERR:ALL?;:SYST:RES:CAUS?\n")
+        reply = link.readline().decode().strip()
+    assert board.info()["restarts"] == 0
+    assert reply == '0,"No error";POWER', reply

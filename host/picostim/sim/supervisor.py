@@ -207,7 +207,10 @@ class Supervisor:
         self.epoch_ns = time.time_ns()
         self.reset_cause = PWRON_RESET
         self.wdt_timeout_ms: int | None = None
-        self.wdt_deadline = 0.0
+        # The watchdog counts the firmware's own time: the cycle by which it must feed, from
+        # the timestamp of its last feed, moved on by every wait for a reply from this
+        # simulator (on a Pico, reading a pin or a state machine costs no time worth counting).
+        self.wdt_deadline = 0
         self.stopping = threading.Event()
         self.proc: subprocess.Popen[bytes] | None = None
         self._expected_exit = False
@@ -749,6 +752,9 @@ class Supervisor:
         except Exception as exc:  # a malformed event must never stop the events thread
             reply = "error %s: %s" % (type(exc).__name__, exc)
         if op.startswith("?"):
+            # The firmware waited from its request until now: an executor behind real time
+            # (four leads at 10 kHz) must not make the watchdog reset a firmware that is fine.
+            self.wdt_deadline += max(0, self.now_cycle() - self.ns_to_cycle(int(tag)))
             # Tagged with the request's own timestamp: a reply to a request that Ctrl-C
             # interrupted before it read it is then skipped by the next one (_simlink.request).
             try:
@@ -779,11 +785,13 @@ class Supervisor:
         name = op.lstrip("?")
         if name == "wdt":
             self.wdt_timeout_ms = int(args[0])
-            self.wdt_deadline = time.monotonic() + self.wdt_timeout_ms / 1000
+            self.wdt_deadline = cycle + self.wdt_timeout_ms * (SYS_HZ // 1000)
             return None
         if name == "wdtfeed":
-            if self.wdt_timeout_ms is not None:
-                self.wdt_deadline = time.monotonic() + self.wdt_timeout_ms / 1000
+            # A feed that came after the deadline, in the firmware's own time, was too late:
+            # the ticker resets the board once the events before it are applied.
+            if self.wdt_timeout_ms is not None and cycle <= self.wdt_deadline:
+                self.wdt_deadline = cycle + self.wdt_timeout_ms * (SYS_HZ // 1000)
             return None
         if name == "up":
             self._booted()
@@ -811,7 +819,11 @@ class Supervisor:
     def _ticker(self) -> None:
         behind = False
         while not self.stopping.wait(0 if behind else _TICK_S):
-            if self.wdt_timeout_ms is not None and time.monotonic() > self.wdt_deadline:
+            if (
+                self.wdt_timeout_ms is not None
+                and self.now_cycle() > self.wdt_deadline
+                and not self._events_pending()  # a feed may wait among them
+            ):
                 self.hard_reset(WDT_RESET)
                 behind = False
                 continue
