@@ -67,7 +67,7 @@ def run(hw=None, port=None, reserve=None, rings=None):
                     except MemoryError:  # where no handler could catch it: report, go on
                         heap.release()
                         inst.out_of_memory()
-                    heap.retake()  # what borrowed it (a file, a measurement) is garbage now
+                    heap.retake()  # if an operation could not: its room was still in use
             now = time.ticks_ms()
             try:
                 inst.service(now)

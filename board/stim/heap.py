@@ -4,10 +4,14 @@ MicroPython's heap is never compacted: after hours of commands its free memory i
 many small holes, while opening a file on flash takes about 1.2 KB in one piece, a preset's
 JSON about as much again, and a measurement more. (Long replies need none: they are written
 entry by entry, see SerialPort.write_replies.) So one block is taken at boot,
-while the heap is whole, and `with Spare():` hands it back for such an operation; the main
-loop takes it again once the line is answered: whatever the operation left behind is garbage
-by then, and the allocator, which fills the lowest hole that fits, gives the block the same
-room again.
+while the heap is whole, and `with Spare():` hands it back for such an operation and takes it
+again as the operation ends: what the operation left behind is garbage by then, and the
+allocator, which fills the lowest hole that fits, gives the block the same room again.
+
+It must be taken back at once: anything long-lived allocated while it is lent (an event-log
+entry after a *SAV, the settings a *RCL builds) can land in its room, and would split it for
+as long as it lives. The main loop also tries again after each line and while idle, for when
+the room was still in use at the end of an operation.
 """
 
 import gc
@@ -49,8 +53,7 @@ def release():
 
 
 class Spare:
-    """Context manager: the reserve is free inside, and stays free until the main loop takes
-    it back after the reply has gone out (a reply built from what it made needs room too)."""
+    """Context manager: the reserve is free inside and taken back on the way out."""
 
     def __enter__(self):
         _held.clear()
@@ -58,4 +61,5 @@ class Spare:
         return self
 
     def __exit__(self, *exc):
+        retake()
         return False
