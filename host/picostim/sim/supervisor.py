@@ -208,8 +208,8 @@ class Supervisor:
         self.reset_cause = PWRON_RESET
         self.wdt_timeout_ms: int | None = None
         # The watchdog counts the firmware's own time: the cycle by which it must feed, from
-        # the timestamp of its last feed, moved on by every wait for a reply from this
-        # simulator (on a Pico, reading a pin or a state machine costs no time worth counting).
+        # the timestamp of its last feed, moved on by the time spent applying its events (on
+        # a Pico, reading a pin or a state machine costs no time worth counting).
         self.wdt_deadline = 0
         self.stopping = threading.Event()
         self.proc: subprocess.Popen[bytes] | None = None
@@ -747,14 +747,16 @@ class Supervisor:
         if len(parts) < 2 or parts[-1] == _CUT:
             return  # a line Ctrl-C cut short (see _simlink.send): the firmware gave up on it
         op, tag, args = parts[0], parts[1], parts[2:]
+        began = time.perf_counter()
         try:
             reply = self._apply(op, self.ns_to_cycle(int(tag)), args)
         except Exception as exc:  # a malformed event must never stop the events thread
             reply = "error %s: %s" % (type(exc).__name__, exc)
+        # Time spent applying events is the simulator's, not the firmware's: the firmware
+        # waits for a reply, or for room in the events pipe, while an executor behind real
+        # time (four leads at 10 kHz) catches up. The watchdog must not count it.
+        self.wdt_deadline += int((time.perf_counter() - began) * SYS_HZ)
         if op.startswith("?"):
-            # The firmware waited from its request until now: an executor behind real time
-            # (four leads at 10 kHz) must not make the watchdog reset a firmware that is fine.
-            self.wdt_deadline += max(0, self.now_cycle() - self.ns_to_cycle(int(tag)))
             # Tagged with the request's own timestamp: a reply to a request that Ctrl-C
             # interrupted before it read it is then skipped by the next one (_simlink.request).
             try:
