@@ -1117,3 +1117,26 @@ def test_bursts_are_held_to_the_frequency_and_duty_limits(
     for a, b in zip(starts, starts[1:], strict=False):
         assert b - a >= 100 * US
         assert 2 * 25 * US * 100 <= 50 * (b - a)
+
+
+@pytest.mark.parametrize(
+    "header, good, shown, bad, why",
+    [
+        ("CURR", "2.5mA", "2.500500E-03", "-0.1uA", "0..6.1425E-03 A"),
+        ("FREQ", "2kHz", "2.000000E+03", "100001", "1..100000 Hz"),
+        ("SHAN", "-0.5", "-5.000000E-01", "1.86", "-3.00..1.85"),
+        ("AREA", "0.5", "5.000000E-01", "1e-7", "1E-06..1 cm2"),
+        ("CHAR", "0.3uC", "3.000000E-07", "-1e-20", "0..1E-04 C"),
+    ],
+)
+def test_numeric_limits_take_exact_values_and_refuse_out_of_range_ones(
+    inst: ScpiClient, header: str, good: str, shown: str, bad: str, why: str
+) -> None:
+    try:
+        command(inst, "SYST:LIM:%s %s" % (header, good))
+        assert inst.query("SYST:LIM:%s?" % header) == shown
+        inst.write("SYST:LIM:%s %s" % (header, bad))
+        assert inst.errors() == [(-222, "Data out of range;" + why)]
+        assert inst.query("SYST:LIM:%s?" % header) == shown  # refused: nothing changed
+    finally:
+        command(inst, DEFAULT_LIMITS)

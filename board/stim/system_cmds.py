@@ -18,6 +18,16 @@ _HEARTBEAT = (0, 3600 * SYS_HZ, 0)
 _SESSION = (0, 30 * 24 * 3600 * SYS_HZ, 0)
 
 
+# The numeric limits: (unit, scale: stored = value * num / den rounded, lo..hi of the stored
+# integer, the range shown in -222, the Limits attribute). A negative value is refused where
+# the range starts at 0, even one that rounds to 0.
+_CURRENT = ("A", CURRENT_DEN, CURRENT_NUM, 0, 4095, "0..6.1425E-03 A", "max_code")
+_FREQUENCY = ("Hz", 1, 1, 1, 100_000, "1..100000 Hz", "max_freq_hz")
+_SHANNON = (None, 100, 1, -300, 185, "-3.00..1.85", "shannon_k100")  # never above k = 1.85
+_AREA = (None, 100_000_000, 1, 100, 100_000_000, "1E-06..1 cm2", "area_um2")
+_CHARGE = ("C", 10**12, 1, 0, 10**8, "0..1E-04 C", "max_charge_pc")
+
+
 class SystemCommands:
     def __init__(self, state, parser):
         self.st = state
@@ -26,12 +36,13 @@ class SystemCommands:
         add("SYSTem:FAULt", self._fault)
         add("SYSTem:FAULt:CLEar", self._fault_clear)
         add("SYSTem:HEARtbeat", self._heartbeat)
-        add("SYSTem:LIMit:CURRent", self._lim_current)
-        add("SYSTem:LIMit:FREQuency", self._lim_freq)
+        limit = self._limit_handler
+        add("SYSTem:LIMit:CURRent", limit(_CURRENT))
+        add("SYSTem:LIMit:FREQuency", limit(_FREQUENCY))
         add("SYSTem:LIMit:DUTY", self._lim_duty)
-        add("SYSTem:LIMit:SHANnon", self._lim_shannon)
-        add("SYSTem:LIMit:AREA", self._lim_area)
-        add("SYSTem:LIMit:CHARge", self._lim_charge)
+        add("SYSTem:LIMit:SHANnon", limit(_SHANNON))
+        add("SYSTem:LIMit:AREA", limit(_AREA))
+        add("SYSTem:LIMit:CHARge", limit(_CHARGE))
         add("SYSTem:LOCK", self._lock)
         add("SYSTem:UNLock", self._unlock)
         add("SYSTem:SESSion:LIMit", self._session_limit)
@@ -105,38 +116,26 @@ class SystemCommands:
         value = parse(args[0])
         self.st.change_limits(apply, value)
 
-    def _lim_current(self, sfx, args, q):
-        def parse(text):
-            m, e = parse_number(text, "A")
-            code = to_units(m, e, CURRENT_DEN, CURRENT_NUM)
-            if m < 0 or code > 4095:
-                raise ScpiError(DATA_OUT_OF_RANGE, "0..6.1425E-03 A")
-            return code
+    def _limit_handler(self, spec):
+        return lambda sfx, args, q: self._lim_number(spec, args, q)
 
+    def _lim_number(self, spec, args, q):
+        unit, num, den, lo, hi, shown, attr = spec
         lim = self.st.limits
+
+        def parse(text):
+            m, e = parse_number(text, unit)
+            v = to_units(m, e, num, den)
+            if v < lo or v > hi or (m < 0 and lo >= 0):
+                raise ScpiError(DATA_OUT_OF_RANGE, shown)
+            return v
+
         return self._limit(
             q,
             args,
-            lambda: format_fixed(lim.max_code * CURRENT_NUM, CURRENT_DEN),
+            lambda: format_fixed(getattr(lim, attr) * den, num),
             parse,
-            lambda li, v: setattr(li, "max_code", v),
-        )
-
-    def _lim_freq(self, sfx, args, q):
-        def parse(text):
-            m, e = parse_number(text, "Hz")
-            hz = to_units(m, e, 1)
-            if hz < 1 or hz > 100_000:
-                raise ScpiError(DATA_OUT_OF_RANGE, "1..100000 Hz")
-            return hz
-
-        lim = self.st.limits
-        return self._limit(
-            q,
-            args,
-            lambda: format_fixed(lim.max_freq_hz, 1),
-            parse,
-            lambda li, v: setattr(li, "max_freq_hz", v),
+            lambda li, v: setattr(li, attr, v),
         )
 
     def _lim_duty(self, sfx, args, q):
@@ -147,57 +146,6 @@ class SystemCommands:
             lambda: str(lim.max_duty_pct),
             lambda t: parse_int(t, 1, 100),
             lambda li, v: setattr(li, "max_duty_pct", v),
-        )
-
-    def _lim_shannon(self, sfx, args, q):
-        def parse(text):
-            m, e = parse_number(text)
-            k100 = to_units(m, e, 100)
-            if k100 < -300 or k100 > 185:  # never above the damage threshold k = 1.85
-                raise ScpiError(DATA_OUT_OF_RANGE, "-3.00..1.85")
-            return k100
-
-        lim = self.st.limits
-        return self._limit(
-            q,
-            args,
-            lambda: format_fixed(lim.shannon_k100, 100),
-            parse,
-            lambda li, v: setattr(li, "shannon_k100", v),
-        )
-
-    def _lim_area(self, sfx, args, q):
-        def parse(text):
-            m, e = parse_number(text)
-            um2 = to_units(m, e, 100_000_000)
-            if um2 < 100 or um2 > 100_000_000:
-                raise ScpiError(DATA_OUT_OF_RANGE, "1E-06..1 cm2")
-            return um2
-
-        lim = self.st.limits
-        return self._limit(
-            q,
-            args,
-            lambda: format_fixed(lim.area_um2, 100_000_000),
-            parse,
-            lambda li, v: setattr(li, "area_um2", v),
-        )
-
-    def _lim_charge(self, sfx, args, q):
-        def parse(text):
-            m, e = parse_number(text, "C")
-            pc = to_units(m, e, 10**12)
-            if pc < 0 or pc > 10**8:
-                raise ScpiError(DATA_OUT_OF_RANGE, "0..1E-04 C")
-            return pc
-
-        lim = self.st.limits
-        return self._limit(
-            q,
-            args,
-            lambda: format_fixed(lim.max_charge_pc, 10**12),
-            parse,
-            lambda li, v: setattr(li, "max_charge_pc", v),
         )
 
     # ------------------------------------------------------------------ instructor lock
