@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 import serial
+from support import wait_until
 
 from picostim import PicoStim as PicoStimFromPackage
 from picostim.api import (
@@ -33,7 +34,6 @@ from picostim.client import PicoStimError, ScpiClient, ScpiError
 from picostim.sim import VirtualBoard, registry
 from picostim.sim.waveform import Waveform
 
-T = TypeVar("T")
 US = 125  # cycles per microsecond
 MS = 125_000
 PRESENT_DEFAULTS: dict[str, Any] = {
@@ -47,16 +47,6 @@ PRESENT_DEFAULTS: dict[str, Any] = {
     "burst_period": 0.0,
     "train": 0.0,
 }
-
-
-def wait_until(cond: Callable[[], T], timeout: float = 5.0, what: str = "condition") -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = cond()
-        if value:
-            return value
-        assert time.monotonic() < deadline, "%s not reached within %.1f s" % (what, timeout)
-        time.sleep(0.005)
 
 
 def capture_until(

@@ -12,32 +12,20 @@ import re
 import secrets
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
 
 import pytest
+from support import wait_until
 
 from picostim.api import PicoStim
 from picostim.ports import list_boards
 from picostim.sim import VirtualBoard
 from picostim.sim.waveform import Waveform
 
-T = TypeVar("T")
 US = 125  # cycles per microsecond
 WIDTHS_US = (50, 100, 150, 200)  # board i plays this width, to tell the boards apart
 pytestmark = pytest.mark.sim_only
-
-
-def wait_until(cond: Callable[[], T], timeout: float = 5.0, what: str = "condition") -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = cond()
-        if value:
-            return value
-        assert time.monotonic() < deadline, "%s not reached within %.1f s" % (what, timeout)
-        time.sleep(0.005)
 
 
 def at_rest(wf: Waveform) -> bool:

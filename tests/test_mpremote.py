@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import serial
+from support import wait_until
 
 from picostim.client import ScpiClient
 from picostim.deploy import mpremote, wait_for_idn
@@ -36,13 +37,6 @@ def read_until(link: serial.Serial, ending: bytes, timeout: float = 10.0) -> byt
         assert time.monotonic() < deadline, "no %r; got %r" % (ending, data[-300:])
         data += link.read(1)
     return data
-
-
-def wait_until(cond: object, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "condition not met within %.0f s" % timeout
-        time.sleep(0.01)
 
 
 def start_pulses(port: str, vb: VirtualBoard) -> None:
@@ -142,9 +136,9 @@ def test_boot_py_rests_what_a_script_left_driven(board: VirtualBoard) -> None:
     mpremote(
         board.port, "exec", "import machine\nmachine.Pin(%d, machine.Pin.OUT, value=1)" % lead
     )
-    wait_until(lambda: board.levels()[lead] == 1)
+    wait_until(lambda: board.levels()[lead] == 1, 10, "lead pin high")
     mpremote(board.port, "soft-reset")
-    wait_until(lambda: board.levels()[lead] == 0)
+    wait_until(lambda: board.levels()[lead] == 0, 10, "lead pin low")
     assert_at_rest(board)
 
 
@@ -178,7 +172,7 @@ def test_power_cut_at_a_block_write(board: VirtualBoard) -> None:
         read_until(link, RAW_BANNER)
         link.write(b"f = open('big.bin', 'wb')\nfor i in range(40): f.write(bytes(1024))\n")
         link.write(b"f.close()\x04")
-        wait_until(lambda: board.power_cuts() == cuts + 1)
+        wait_until(lambda: board.power_cuts() == cuts + 1, 10, "the power cut")
     assert board.flash_info()["writes_at_cut"] == before + 2  # not the third write
     assert wait_for_idn(board.port).startswith("PicoStim,")
     out = mpremote(board.port, "exec", "import os\nprint(sorted(os.listdir()))")

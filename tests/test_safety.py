@@ -13,18 +13,16 @@ Time only passes inside capture windows or while a condition is polled against a
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from statistics import median
-from typing import TypeVar
 
 import pytest
+from support import wait_until
 
 from picostim.client import ScpiClient
 from picostim.pinmap import PINS
 from picostim.sim import VirtualBoard
 from picostim.sim.waveform import Waveform
-
-T = TypeVar("T")
 
 US = 125  # cycles per microsecond
 MS = 125_000  # cycles per millisecond
@@ -65,17 +63,6 @@ class Window:
 
     def __exit__(self, *exc: object) -> None:
         self.wf = self._cap.result()
-
-
-def wait_until(cond: Callable[[], T], timeout: float = 5.0, what: str = "condition") -> T:
-    """Poll `cond` until it returns something true; fail at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = cond()
-        if value:
-            return value
-        assert time.monotonic() < deadline, "%s not reached within %.1f s" % (what, timeout)
-        time.sleep(0.005)
 
 
 def read_until(inst: ScpiClient, ending: bytes, timeout: float = 10.0) -> bytes:

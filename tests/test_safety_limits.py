@@ -22,22 +22,20 @@ it was.
 
 from __future__ import annotations
 
-import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from fractions import Fraction
-from typing import NamedTuple, TypeVar
+from typing import NamedTuple
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support import wait_until
 
 from picostim.client import ScpiClient
 from picostim.pinmap import PINS
 from picostim.sim import VirtualBoard
 from picostim.sim.waveform import Waveform
-
-T = TypeVar("T")
 
 SYS_HZ = 125_000_000
 MS = 125_000
@@ -316,16 +314,6 @@ class Window:
 
     def __exit__(self, *exc: object) -> None:
         self.wf = self._cap.result()
-
-
-def wait_until(cond: Callable[[], T], timeout: float, what: str) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = cond()
-        if value:
-            return value
-        assert time.monotonic() < deadline, "%s not reached within %.1f s" % (what, timeout)
-        time.sleep(0.005)
 
 
 def error_codes(inst: ScpiClient) -> list[int]:

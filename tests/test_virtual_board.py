@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 import serial
+from support import wait_until
 
 from picostim.pinmap import PINS
 from picostim.sim import VirtualBoard
@@ -36,13 +37,6 @@ def read_until(link: serial.Serial, ending: bytes, timeout: float = 10.0) -> byt
         assert time.monotonic() < deadline, "no %r; got %r" % (ending, data[-300:])
         data += link.read(1)
     return data
-
-
-def wait_until(cond: Callable[[], object], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, "%s not reached within %.0f s" % (what, timeout)
-        time.sleep(0.01)
 
 
 def answers(link: serial.Serial, timeout: float) -> float:
