@@ -801,6 +801,8 @@ def test_current_decreases_at_once(inst: ScpiClient, bench: VirtualBoard) -> Non
     report("current decrease 10 ms after a rise step -> applied (from the rise)", since_rise)
     assert since_rise < 40 * MS  # not held back to the 50 ms step spacing
     for ra, _fa, _rb, fb in assert_whole(wf, 1, MS, 50 * US):
+        if fb < 0:
+            continue  # phase B after the window's end
         assert code_at(steps, ra) == code_at(steps, fb)
 
 
