@@ -6,6 +6,8 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
+import serial
+
 T = TypeVar("T")
 
 
@@ -21,3 +23,13 @@ def wait_until(cond: Callable[[], T], timeout: float = 5.0, what: str = "conditi
             return value
         assert time.monotonic() < deadline, "%s not reached within %.1f s" % (what, timeout)
         time.sleep(0.005)
+
+
+def read_until(link: serial.Serial, ending: bytes, timeout: float = 10.0) -> bytes:
+    """Raw bytes from the port up to `ending` (a prompt, a banner); fail at the deadline."""
+    deadline = time.monotonic() + timeout
+    data = b""
+    while not data.endswith(ending):
+        assert time.monotonic() < deadline, "no %r on the port; got %r" % (ending, data[-300:])
+        data += link.read(1)
+    return data

@@ -7,13 +7,12 @@ resets must leave every output at rest, and the instrument must answer again aft
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import serial
-from support import wait_until
+from support import read_until, wait_until
 
 from picostim.client import ScpiClient
 from picostim.deploy import mpremote, wait_for_idn
@@ -27,16 +26,6 @@ RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n>"
 def board(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VirtualBoard]:
     with VirtualBoard(flash=tmp_path_factory.mktemp("mpremote") / "flash.img") as vb:
         yield vb
-
-
-def read_until(link: serial.Serial, ending: bytes, timeout: float = 10.0) -> bytes:
-    """Read until `ending` arrives; fail the test at the deadline."""
-    deadline = time.monotonic() + timeout
-    data = b""
-    while not data.endswith(ending):
-        assert time.monotonic() < deadline, "no %r; got %r" % (ending, data[-300:])
-        data += link.read(1)
-    return data
 
 
 def start_pulses(port: str, vb: VirtualBoard) -> None:

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from statistics import median
 
 import pytest
-from support import wait_until
+from support import read_until, wait_until
 
 from picostim.client import ScpiClient
 from picostim.pinmap import PINS
@@ -65,16 +65,6 @@ class Window:
         self.wf = self._cap.result()
 
 
-def read_until(inst: ScpiClient, ending: bytes, timeout: float = 10.0) -> bytes:
-    """Raw bytes from the port up to `ending` (the REPL's prompt, a banner)."""
-    deadline = time.monotonic() + timeout
-    data = b""
-    while not data.endswith(ending):
-        assert time.monotonic() < deadline, "no %r on the port; got %r" % (ending, data[-300:])
-        data += inst.link.read(1)
-    return data
-
-
 def wait_idn(inst: ScpiClient, timeout: float = 20.0) -> str:
     """Ask *IDN? until the rebooting instrument answers; then resynchronise the link."""
     link = inst.link
@@ -105,13 +95,13 @@ def to_repl(inst: ScpiClient) -> bytes:
     """Ctrl-C on the port, as mpremote or a terminal sends it; returns what the board printed."""
     inst.link.reset_input_buffer()
     inst.link.write(b"\x03")
-    return read_until(inst, b">>> ")
+    return read_until(inst.link, b">>> ")
 
 
 def repl(inst: ScpiClient, line: str) -> str:
     """Type one line at the friendly REPL; return its output."""
     inst.link.write(line.encode() + b"\r")
-    out = read_until(inst, b">>> ").decode(errors="replace")
+    out = read_until(inst.link, b">>> ").decode(errors="replace")
     assert "Traceback" not in out, out
     return out.split("\n", 1)[1].rsplit(">>> ", 1)[0].strip() if "\n" in out else ""
 
@@ -360,7 +350,7 @@ def test_soft_reset_rests_outputs_and_runs_main_again(
     repl(inst, "import machine; p = machine.Pin(%d, machine.Pin.OUT, value=1)" % PINS["LEAD_A"][0])
     assert high_gpios(vb) == [PINS["LEAD_A"][0]]
     inst.link.write(b"\x04")
-    read_until(inst, b"soft reboot\r\n")
+    read_until(inst.link, b"soft reboot\r\n")
     assert wait_idn(inst).startswith("PicoStim,")
     assert high_gpios(vb) == []
     wf = vb.capture(0.05)
@@ -405,7 +395,7 @@ def test_uncaught_exception_rests_outputs(inst: ScpiClient, fresh: VirtualBoard)
     inst.link.reset_input_buffer()
     with Window(vb, 0.3) as w:
         vb.inject_exception("bench test")
-        out = read_until(inst, b">>> ")
+        out = read_until(inst.link, b">>> ")
     wf = w.wf
     assert b"RuntimeError: injected fault: bench test" in out  # reported, not swallowed
     stop = assert_stopped_at_rest(wf, vb)

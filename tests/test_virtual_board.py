@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 import serial
-from support import wait_until
+from support import read_until, wait_until
 
 from picostim.pinmap import PINS
 from picostim.sim import VirtualBoard
@@ -28,15 +28,6 @@ def board(real_port: str | None) -> Iterator[VirtualBoard]:
         pytest.skip("tests the virtual board itself")
     with VirtualBoard() as vb:
         yield vb
-
-
-def read_until(link: serial.Serial, ending: bytes, timeout: float = 10.0) -> bytes:
-    deadline = time.monotonic() + timeout
-    data = b""
-    while not data.endswith(ending):
-        assert time.monotonic() < deadline, "no %r; got %r" % (ending, data[-300:])
-        data += link.read(1)
-    return data
 
 
 def answers(link: serial.Serial, timeout: float) -> float:
